@@ -197,4 +197,3 @@ func CheckBindings(expected *ChannelBindings, got [16]byte, allowMissing bool) e
 	}
 	return nil
 }
-
