@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gossp/gossp/packages/psk"
+	"github.com/gossp/gossp/sspi"
+)
+
+func runDemo(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "demo", "[-package NAME] [-v]")
+	pkgName := fs.String("package", psk.Name, "security package to authenticate with")
+	verbose := fs.Bool("v", false, "log the packages' debug events to stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	d, err := newDefaults(logger)
+	if err != nil {
+		return err
+	}
+	info, err := d.registry.QuerySecurityPackageInfo(*pkgName)
+	if err != nil {
+		return err
+	}
+	clientCred, serverCred, err := d.demoCredentials(ctx, info.Name)
+	if err != nil {
+		return err
+	}
+	defer clientCred.Close()
+	defer serverCred.Close()
+
+	const target = "host/localhost"
+	fmt.Fprintf(e.stdout, "gossp demo: %s, client %q authenticating to %q (in process)\n\n",
+		info.Name, clientCred.Attributes().Principal, target)
+	flags := sspi.FlagMutualAuth | sspi.FlagReplayDetect | sspi.FlagSequenceDetect |
+		sspi.FlagIntegrity | sspi.FlagConfidentiality
+	client, err := clientCred.NewInitiator(sspi.ContextConfig{Target: target, Flags: flags})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	server, err := serverCred.NewAcceptor(sspi.ContextConfig{Flags: flags})
+	if err != nil {
+		return err
+	}
+	defer server.Close()
+
+	start := time.Now()
+	if err := handshake(ctx, e, client, server); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+
+	ca, sa := client.Attributes(), server.Attributes()
+	fmt.Fprintf(e.stdout, "\nEstablished in %v\n", elapsed.Round(time.Microsecond))
+	fmt.Fprintf(e.stdout, "  package:        %s\n", sa.Package.Name)
+	fmt.Fprintf(e.stdout, "  client name:    %s\n", sa.ClientName)
+	fmt.Fprintf(e.stdout, "  server name:    %s\n", ca.ServerName)
+	fmt.Fprintf(e.stdout, "  granted flags:  %v\n", sa.Flags)
+	ck, err1 := client.SessionKey()
+	sk, err2 := server.SessionKey()
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("session key: %v %v", err1, err2)
+	}
+	agree := string(ck) == string(sk)
+	fmt.Fprintf(e.stdout, "  session key:    %d bytes, both sides agree: %v\n", len(ck), agree)
+	if !agree {
+		return fmt.Errorf("the two sides derived different session keys")
+	}
+
+	msg := []byte("hello from the gossp demo")
+	sealed, err := client.EncryptMessage(msg)
+	if err != nil {
+		return err
+	}
+	opened, err := server.DecryptMessage(sealed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nSealed message: %d bytes of plaintext -> %d-byte token -> %q\n", len(msg), len(sealed), opened)
+	return nil
+}
+
+// handshake drives the two contexts to completion, printing each leg.
+func handshake(ctx context.Context, e *env, client sspi.Initiator, server sspi.Acceptor) error {
+	var toClient []byte
+	clientDone, serverDone := false, false
+	for frame := 1; frame <= 20; {
+		if !clientDone {
+			out, st, err := client.InitializeContext(ctx, toClient)
+			if err != nil {
+				return fmt.Errorf("client: %w", err)
+			}
+			clientDone = st == sspi.StatusOK
+			if len(out) == 0 {
+				if serverDone {
+					return nil
+				}
+				return fmt.Errorf("client produced no token while the server waits")
+			}
+			printFrame(e, frame, "client -> server", out, st)
+			frame++
+			in, sst, err := server.AcceptContext(ctx, out)
+			if err != nil {
+				return fmt.Errorf("server: %w", err)
+			}
+			serverDone = sst == sspi.StatusOK
+			if len(in) == 0 {
+				if clientDone && serverDone {
+					return nil
+				}
+				if !clientDone {
+					return fmt.Errorf("server produced no token while the client waits")
+				}
+				continue
+			}
+			printFrame(e, frame, "server -> client", in, sst)
+			frame++
+			toClient = in
+			continue
+		}
+		return nil
+	}
+	return fmt.Errorf("handshake did not finish in 20 legs")
+}
+
+func printFrame(e *env, n int, dir string, tok []byte, st sspi.Status) {
+	fmt.Fprintf(e.stdout, "Frame %d: %s, %d bytes, %s\n", n, dir, len(tok), st.Name())
+	shown := tok
+	if len(shown) > 48 {
+		shown = shown[:48]
+	}
+	fmt.Fprintf(e.stdout, "    %s", hex.EncodeToString(shown))
+	if len(shown) < len(tok) {
+		fmt.Fprint(e.stdout, "...")
+	}
+	fmt.Fprintln(e.stdout)
+}
+
+// demoCredentials acquires a matching client and server credential of the package.
+func (d *defaults) demoCredentials(ctx context.Context, name string) (client, server sspi.Credential, err error) {
+	switch name {
+	case psk.Name:
+		client, err = d.psk.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+			Material: psk.ClientKey{Identity: "alice", Key: d.pskKey}})
+		if err != nil {
+			return nil, nil, err
+		}
+		server, err = d.psk.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsInbound,
+			Principal: "host/localhost", Material: psk.Keys{"alice": d.pskKey}})
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return client, server, nil
+	}
+	return nil, nil, fmt.Errorf("%w: the demo has no credentials for package %q", errUsage, name)
+}
