@@ -261,6 +261,9 @@ func ParseNegotiate(b []byte) (*NegotiateMessage, error) {
 	}
 	m := &NegotiateMessage{Flags: NegotiateFlags(binary.LittleEndian.Uint32(b[12:]))}
 	if len(b) < negotiateFixedLen {
+		if len(b) != 16 {
+			return nil, r.errorf("%d bytes is neither the 16-byte form nor a full message", len(b))
+		}
 		return m, nil // the 16-byte form of old clients: flags only
 	}
 	dom, err := r.field(16, "DomainName")
@@ -276,6 +279,9 @@ func ParseNegotiate(b []byte) (*NegotiateMessage, error) {
 	}
 	if m.Flags.Has(FlagOEMWorkstationSupplied) {
 		m.Workstation = string(ws)
+	}
+	if len(b) > negotiateFixedLen && len(b) < negotiateVersionLen && r.minPayload > negotiateFixedLen {
+		return nil, r.errorf("the Version field is cut short")
 	}
 	if len(b) >= negotiateVersionLen && r.minPayload >= negotiateVersionLen && m.Flags.Has(FlagVersion) {
 		v := parseVersion(b[32:40])

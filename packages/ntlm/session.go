@@ -49,6 +49,7 @@ func (s *sealState) reset() {
 // handle and one counter for both directions).
 type session struct {
 	flags NegotiateFlags
+	wiped bool // set by wipe under both locks; protection calls then fail
 
 	sendMu sync.Mutex
 	send   *sealState
@@ -123,25 +124,33 @@ func (s *session) appendMAC(dst []byte, st *sealState, seq uint32, msg []byte) [
 	return append(dst, sig[:]...)
 }
 
+var errWiped = sspi.Errorf(sspi.ErrInvalidHandle, "context closed")
+
 // sign returns the signature of msg and advances the outbound sequence.
-func (s *session) sign(msg []byte) []byte {
+func (s *session) sign(msg []byte) ([]byte, error) {
 	st := s.lockSend()
 	defer s.unlockSend()
+	if s.wiped {
+		return nil, errWiped
+	}
 	sig := s.appendMAC(make([]byte, 0, signatureLen), st, st.seq, msg)
 	st.seq++
-	return sig
+	return sig, nil
 }
 
 // seal encrypts msg and returns signature || ciphertext, the GSS wrap token layout
 // gss-ntlmssp and Windows (SECBUFFER_TOKEN then SECBUFFER_DATA) use.
-func (s *session) seal(msg []byte) []byte {
+func (s *session) seal(msg []byte) ([]byte, error) {
 	st := s.lockSend()
 	defer s.unlockSend()
+	if s.wiped {
+		return nil, errWiped
+	}
 	out := make([]byte, signatureLen+len(msg))
 	st.handle.XORKeyStream(out[signatureLen:], msg)
 	s.appendMAC(out[:0], st, st.seq, msg)
 	st.seq++
-	return out
+	return out, nil
 }
 
 // verify checks sig over msg against the next inbound sequence number. A failed check
@@ -152,6 +161,9 @@ func (s *session) verify(msg, sig []byte) error {
 	}
 	st := s.lockRecv()
 	defer s.unlockRecv()
+	if s.wiped {
+		return errWiped
+	}
 	saved := st.handle
 	if err := s.check(st, msg, sig); err != nil {
 		st.handle = saved
@@ -189,6 +201,9 @@ func (s *session) unseal(token []byte) ([]byte, error) {
 	}
 	st := s.lockRecv()
 	defer s.unlockRecv()
+	if s.wiped {
+		return nil, errWiped
+	}
 	saved := st.handle
 	msg := make([]byte, len(token)-signatureLen)
 	st.handle.XORKeyStream(msg, token[signatureLen:])
@@ -203,18 +218,26 @@ func (s *session) unseal(token []byte) ([]byte, error) {
 // resetCipher rekeys both RC4 handles, keeping sequence numbers (MS-SPNG 3.3.5.1 after
 // the mechListMIC).
 func (s *session) resetCipher() {
-	st := s.lockSend()
-	st.reset()
-	s.unlockSend()
+	s.sendMu.Lock()
+	s.recvMu.Lock()
+	defer s.sendMu.Unlock()
+	defer s.recvMu.Unlock()
+	if s.wiped {
+		return
+	}
+	s.send.reset()
 	if s.recv != s.send {
-		st = s.lockRecv()
-		st.reset()
-		s.unlockRecv()
+		s.recv.reset()
 	}
 }
 
-// wipe clears the keys.
+// wipe clears the keys; later protection calls fail.
 func (s *session) wipe() {
+	s.sendMu.Lock()
+	s.recvMu.Lock()
+	defer s.sendMu.Unlock()
+	defer s.recvMu.Unlock()
+	s.wiped = true
 	for _, st := range []*sealState{s.send, s.recv} {
 		if st == nil {
 			continue
