@@ -105,7 +105,9 @@ func (c *Acceptor) challenge(input []byte) ([]byte, error) {
 
 // errLogonDenied is the one answer to every credential failure, so a client learns
 // nothing about which part was wrong.
-func errLogonDenied() error { return sspi.Errorf(sspi.ErrLogonDenied, "the user name or password is incorrect") }
+func errLogonDenied() error {
+	return sspi.Errorf(sspi.ErrLogonDenied, "the user name or password is incorrect")
+}
 
 func (c *Acceptor) verify(ctx context.Context, input []byte) error {
 	am, err := ParseAuthenticate(input)
