@@ -132,8 +132,9 @@ func TLSServerEndPoint(cert *x509.Certificate) (*ChannelBindings, error) {
 	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
 		h = crypto.SHA512
 	case x509.PureEd25519:
-		// RFC 5929 leaves signature algorithms without a single hash undefined; SHA-256
-		// is what Windows, OpenSSL-based servers and Go's HTTP libraries use for Ed25519.
+		// RFC 5929 does not define a hash for signature algorithms without one; gossp
+		// uses SHA-256, the RFC's fallback for weak hashes, and says so here because a
+		// peer may differ (or refuse such certificates).
 		h = crypto.SHA256
 	}
 	d := h.New()

@@ -44,26 +44,28 @@ type Capabilities uint32
 
 // Package capability bits (SECPKG_FLAG_*).
 const (
-	CapIntegrity       Capabilities = 0x00000001 // supports MakeSignature/VerifySignature
-	CapPrivacy         Capabilities = 0x00000002 // supports EncryptMessage/DecryptMessage
-	CapTokenOnly       Capabilities = 0x00000004 // only security tokens, no message protection
-	CapDatagram        Capabilities = 0x00000008 // datagram-style authentication
-	CapConnection      Capabilities = 0x00000010 // connection-style authentication
-	CapMultiRequired   Capabilities = 0x00000020 // multiple legs are required
-	CapClientOnly      Capabilities = 0x00000040 // no acceptor side
-	CapExtendedError   Capabilities = 0x00000080 // extended error tokens
-	CapImpersonation   Capabilities = 0x00000100 // supports impersonation
-	CapAcceptWin32Name Capabilities = 0x00000200 // accepts Windows names
-	CapStream          Capabilities = 0x00000400 // stream semantics
-	CapNegotiable      Capabilities = 0x00000800 // Negotiate may select it
-	CapGSSCompatible   Capabilities = 0x00001000 // interoperates with GSS-API peers
-	CapLogon           Capabilities = 0x00002000 // supports LsaLogonUser-style logon
-	CapASCIIBuffers    Capabilities = 0x00004000 // token buffers are ASCII
-	CapFragment        Capabilities = 0x00008000 // tokens may be fragmented
-	CapMutualAuth      Capabilities = 0x00010000 // supports mutual authentication
-	CapDelegation      Capabilities = 0x00020000 // supports delegation
-	CapNegoExtender    Capabilities = 0x00100000 // extends Negotiate (NegoEx)
-	CapNegotiable2     Capabilities = 0x00200000 // negotiated by NegoEx; has an auth scheme GUID
+	CapIntegrity        Capabilities = 0x00000001 // supports MakeSignature/VerifySignature
+	CapPrivacy          Capabilities = 0x00000002 // supports EncryptMessage/DecryptMessage
+	CapTokenOnly        Capabilities = 0x00000004 // only security tokens, no message protection
+	CapDatagram         Capabilities = 0x00000008 // datagram-style authentication
+	CapConnection       Capabilities = 0x00000010 // connection-style authentication
+	CapMultiRequired    Capabilities = 0x00000020 // multiple legs are required
+	CapClientOnly       Capabilities = 0x00000040 // no acceptor side
+	CapExtendedError    Capabilities = 0x00000080 // extended error tokens
+	CapImpersonation    Capabilities = 0x00000100 // supports impersonation
+	CapAcceptWin32Name  Capabilities = 0x00000200 // accepts Windows names
+	CapStream           Capabilities = 0x00000400 // stream semantics
+	CapNegotiable       Capabilities = 0x00000800 // Negotiate may select it
+	CapGSSCompatible    Capabilities = 0x00001000 // interoperates with GSS-API peers
+	CapLogon            Capabilities = 0x00002000 // supports LsaLogonUser-style logon
+	CapASCIIBuffers     Capabilities = 0x00004000 // token buffers are ASCII
+	CapFragment         Capabilities = 0x00008000 // tokens may be fragmented
+	CapMutualAuth       Capabilities = 0x00010000 // supports mutual authentication
+	CapDelegation       Capabilities = 0x00020000 // supports delegation
+	CapReadOnlyChecksum Capabilities = 0x00040000 // checksums of read-only buffers
+	CapRestrictedTokens Capabilities = 0x00080000 // supports restricted callers
+	CapNegoExtender     Capabilities = 0x00100000 // extends Negotiate (NegoEx)
+	CapNegotiable2      Capabilities = 0x00200000 // negotiated by NegoEx; has an auth scheme GUID
 )
 
 var capNames = []struct {
@@ -78,6 +80,7 @@ var capNames = []struct {
 	{CapNegotiable, "NEGOTIABLE"}, {CapGSSCompatible, "GSS_COMPATIBLE"},
 	{CapLogon, "LOGON"}, {CapASCIIBuffers, "ASCII_BUFFERS"}, {CapFragment, "FRAGMENT"},
 	{CapMutualAuth, "MUTUAL_AUTH"}, {CapDelegation, "DELEGATION"},
+	{CapReadOnlyChecksum, "READONLY_WITH_CHECKSUM"}, {CapRestrictedTokens, "RESTRICTED_TOKENS"},
 	{CapNegoExtender, "NEGO_EXTENDER"}, {CapNegotiable2, "NEGOTIABLE2"},
 }
 
@@ -124,13 +127,14 @@ func (o Origin) String() string {
 // (SECPKG_CRED_INBOUND / OUTBOUND / BOTH).
 type CredentialUse int
 
+// The values are Windows' SECPKG_CRED_* numbers.
 const (
-	// CredentialsOutbound are an initiator's (client's) credentials.
-	CredentialsOutbound CredentialUse = 1 + iota
-	// CredentialsInbound are an acceptor's (server's) credentials.
-	CredentialsInbound
-	// CredentialsBoth serve either side.
-	CredentialsBoth
+	// CredentialsInbound are an acceptor's (server's) credentials (SECPKG_CRED_INBOUND).
+	CredentialsInbound CredentialUse = 1
+	// CredentialsOutbound are an initiator's (client's) credentials (SECPKG_CRED_OUTBOUND).
+	CredentialsOutbound CredentialUse = 2
+	// CredentialsBoth serve either side (SECPKG_CRED_BOTH).
+	CredentialsBoth CredentialUse = 3
 )
 
 func (u CredentialUse) String() string {

@@ -82,7 +82,7 @@ var statusTexts = map[Status]statusText{
 	ErrInvalidHandle:            {"SEC_E_INVALID_HANDLE", "the handle specified is invalid"},
 	ErrUnsupportedFunction:      {"SEC_E_UNSUPPORTED_FUNCTION", "the function requested is not supported"},
 	ErrTargetUnknown:            {"SEC_E_TARGET_UNKNOWN", "the specified target is unknown or unreachable"},
-	ErrInternal:                 {"SEC_E_INTERNAL_ERROR", "the Local Security Authority cannot be contacted"},
+	ErrInternal:                 {"SEC_E_INTERNAL_ERROR", "internal error"},
 	ErrPackageNotFound:          {"SEC_E_SECPKG_NOT_FOUND", "the requested security package does not exist"},
 	ErrInvalidToken:             {"SEC_E_INVALID_TOKEN", "the token supplied to the function is invalid"},
 	ErrQOPNotSupported:          {"SEC_E_QOP_NOT_SUPPORTED", "the per-message quality of protection is not supported by the security package"},

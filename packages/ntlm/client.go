@@ -60,7 +60,7 @@ func (c *Initiator) InitializeContext(ctx context.Context, input []byte) ([]byte
 		}
 		return out, sspi.StatusOK, nil
 	}
-	return c.fail(op, sspi.Errorf(sspi.ErrInvalidToken, "handshake already finished"))
+	return c.finished(op)
 }
 
 // authenticate answers a CHALLENGE.

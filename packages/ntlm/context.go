@@ -48,6 +48,13 @@ func (s *ctxState) fail(op string, err error) ([]byte, sspi.Status, error) {
 	return nil, sspi.StatusOf(err), err
 }
 
+// finished answers a handshake call after the handshake has ended, leaving the
+// context as it is: a stray or replayed token must not destroy an established context.
+func (s *ctxState) finished(op string) ([]byte, sspi.Status, error) {
+	err := sspi.WithOp(sspi.Errorf(sspi.ErrInvalidToken, "the handshake has already ended"), Name, op)
+	return nil, sspi.StatusOf(err), err
+}
+
 func (s *ctxState) wipe() {
 	clear(s.key)
 	s.key = nil

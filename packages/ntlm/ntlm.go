@@ -112,7 +112,7 @@ func (p *Package) Info() sspi.PackageInfo {
 		Comment: "NTLM Security Package",
 		Capabilities: sspi.CapIntegrity | sspi.CapPrivacy | sspi.CapTokenOnly | sspi.CapConnection |
 			sspi.CapMultiRequired | sspi.CapImpersonation | sspi.CapAcceptWin32Name |
-			sspi.CapNegotiable | sspi.CapLogon,
+			sspi.CapNegotiable | sspi.CapLogon | sspi.CapRestrictedTokens, // 0x82B37, as Windows reports
 		Version:  1,
 		RPCID:    10, // RPC_C_AUTHN_WINNT
 		MaxToken: MaxToken,

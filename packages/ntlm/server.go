@@ -46,7 +46,7 @@ func (c *Acceptor) AcceptContext(ctx context.Context, input []byte) ([]byte, ssp
 		}
 		return nil, sspi.StatusOK, nil
 	}
-	return c.fail(op, sspi.Errorf(sspi.ErrInvalidToken, "handshake already finished"))
+	return c.finished(op)
 }
 
 func (c *Acceptor) challenge(input []byte) ([]byte, error) {

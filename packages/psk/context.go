@@ -1,6 +1,7 @@
 package psk
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -196,7 +197,14 @@ func (c *initiator) InitializeContext(ctx context.Context, input []byte) ([]byte
 		c.finish()
 		return out, sspi.StatusOK, nil
 	}
-	return c.fail(op, sspi.Errorf(sspi.ErrInvalidToken, "handshake already finished"))
+	return c.finished(op)
+}
+
+// finished answers a handshake call after the handshake has ended. It leaves the
+// context as it is: a stray or replayed token must not destroy an established context.
+func (s *ctxState) finished(op string) ([]byte, sspi.Status, error) {
+	err := sspi.WithOp(sspi.Errorf(sspi.ErrInvalidToken, "the handshake has already ended"), Name, op)
+	return nil, sspi.StatusOf(err), err
 }
 
 // finish ends the handshake, keeping only what message protection needs.
@@ -234,6 +242,8 @@ func (c *acceptor) AcceptContext(ctx context.Context, input []byte) ([]byte, ssp
 			}
 		case err != nil:
 			return c.fail(op, sspi.Errorf(sspi.ErrNoAuthenticatingAuth, "key store: %w", err))
+		case len(key) < MinKeyLen:
+			return c.fail(op, sspi.Errorf(sspi.ErrNoAuthenticatingAuth, "key store returned a key shorter than %d bytes", MinKeyLen))
 		}
 		c.key = append([]byte(nil), key...)
 		c.identity = neg.identity
@@ -269,7 +279,7 @@ func (c *acceptor) AcceptContext(ctx context.Context, input []byte) ([]byte, ssp
 		c.finish()
 		return nil, sspi.StatusOK, nil
 	}
-	return c.fail(op, sspi.Errorf(sspi.ErrInvalidToken, "handshake already finished"))
+	return c.finished(op)
 }
 
 func (c *acceptor) checkBindings(got [32]byte) error {
@@ -306,6 +316,9 @@ func (s *ctxState) Attributes() sspi.ContextAttributes {
 		a.ServerName = s.cfg.Target
 	} else {
 		a.ServerName = s.cred.principal
+		if s.phase != phaseDone {
+			a.ClientName = "" // claimed, not yet proven
+		}
 	}
 	switch s.phase {
 	case phaseDone:
@@ -364,7 +377,8 @@ func (s *ctxState) seal(op string, typ byte, msg []byte) ([]byte, error) {
 		return aead.Seal(out, nonce(seq), msg, out[:protHeaderLen]), nil
 	case tokenSigned:
 		out = append(out, msg...)
-		return aead.Seal(out, nonce(seq), nil, out), nil
+		// The AEAD must not write over its additional data, so authenticate a copy.
+		return aead.Seal(out, nonce(seq), nil, bytes.Clone(out)), nil
 	default: // signature: the message travels separately
 		return aead.Seal(out, nonce(seq), nil, append(out[:protHeaderLen:protHeaderLen], msg...)), nil
 	}

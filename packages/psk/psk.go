@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gossp/gossp/sspi"
 )
@@ -113,8 +114,8 @@ func (p *Package) AcquireCredentials(_ context.Context, req sspi.CredentialReque
 		if !ok {
 			return nil, sspi.WithOp(sspi.Errorf(sspi.ErrUnknownCredentials, "outbound credentials need a psk.ClientKey, got %T", req.Material), Name, "AcquireCredentials")
 		}
-		if ck.Identity == "" || len(ck.Identity) > maxIdentityLen {
-			return nil, sspi.WithOp(sspi.Errorf(sspi.ErrUnknownCredentials, "identity length %d outside 1..%d", len(ck.Identity), maxIdentityLen), Name, "AcquireCredentials")
+		if ck.Identity == "" || len(ck.Identity) > maxIdentityLen || !utf8.ValidString(ck.Identity) {
+			return nil, sspi.WithOp(sspi.Errorf(sspi.ErrUnknownCredentials, "identity must be 1..%d bytes of UTF-8", maxIdentityLen), Name, "AcquireCredentials")
 		}
 		if len(ck.Key) < MinKeyLen {
 			return nil, sspi.WithOp(sspi.Errorf(sspi.ErrUnknownCredentials, "key of %d bytes is shorter than %d", len(ck.Key), MinKeyLen), Name, "AcquireCredentials")
@@ -123,7 +124,13 @@ func (p *Package) AcquireCredentials(_ context.Context, req sspi.CredentialReque
 	}
 	if req.Use.Inbound() {
 		ks, ok := req.Material.(KeyStore)
-		if !ok {
+		switch v := req.Material.(type) {
+		case Credentials:
+			ok = v.KeyStore != nil
+		case *Credentials:
+			ok = v != nil && v.KeyStore != nil
+		}
+		if !ok || ks == nil {
 			return nil, sspi.WithOp(sspi.Errorf(sspi.ErrUnknownCredentials, "inbound credentials need a psk.KeyStore, got %T", req.Material), Name, "AcquireCredentials")
 		}
 		c.store = ks

@@ -550,6 +550,17 @@ func (s *suite) checkOutOfOrder() {
 		if ok {
 			s.checkFailure("AcceptContext after completion", r.err)
 		}
+		// A stray token must not have destroyed the established contexts.
+		if ref.ini.Attributes().Flags&sspi.FlagIntegrity != 0 {
+			msg := []byte("still usable after a stray handshake token")
+			sig, err := ref.ini.MakeSignature(msg)
+			if err == nil {
+				err = ref.acc.VerifySignature(msg, sig)
+			}
+			if err != nil {
+				s.errorf("message protection after a stray handshake call: %v", err)
+			}
+		}
 	}
 	ref.close()
 
