@@ -3,6 +3,11 @@ package sspi
 import (
 	"context"
 	"encoding/asn1"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
 	"strings"
 )
 
@@ -189,7 +194,23 @@ func (id Identity) String() string {
 
 // GoString keeps the password out of %#v output.
 func (id Identity) GoString() string {
-	return "sspi.Identity{User:" + quote(id.User) + ", Domain:" + quote(id.Domain) + ", Password:<redacted>}"
+	return "sspi.Identity{User:" + strconv.Quote(id.User) + ", Domain:" + strconv.Quote(id.Domain) + ", Password:<redacted>}"
 }
 
-func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+// Format prints the identity without its password whatever the verb, so no format
+// string can leak it.
+func (id Identity) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		io.WriteString(f, id.GoString())
+		return
+	}
+	io.WriteString(f, id.String())
+}
+
+// MarshalJSON encodes the identity without its password.
+func (id Identity) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ User, Domain string }{id.User, id.Domain})
+}
+
+// LogValue logs the identity as "DOMAIN\user", never the password.
+func (id Identity) LogValue() slog.Value { return slog.StringValue(id.String()) }

@@ -161,6 +161,9 @@ func (e *Error) Error() string {
 	if e.Err == nil {
 		return msg + e.Status.Error()
 	}
+	if s, ok := statusIn(e.Err); ok && s == e.Status {
+		return msg + e.Err.Error() // the cause already names the status
+	}
 	return msg + e.Err.Error() + " (" + e.Status.Name() + ")"
 }
 
@@ -199,18 +202,27 @@ func WithOp(err error, pkg, op string) error {
 }
 
 // StatusOf returns the SSPI status an error carries: StatusOK for nil, the status of the
-// first *Error or Status in its chain, and ErrInternal for any other error.
+// first *Error in its chain, else of the first Status in it, and ErrInternal for any
+// other error.
 func StatusOf(err error) Status {
 	if err == nil {
 		return StatusOK
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status
-	}
-	var s Status
-	if errors.As(err, &s) {
+	if s, ok := statusIn(err); ok {
 		return s
 	}
 	return ErrInternal
+}
+
+// statusIn finds the status err's chain carries, if any.
+func statusIn(err error) (Status, bool) {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status, true
+	}
+	var s Status
+	if errors.As(err, &s) {
+		return s, true
+	}
+	return 0, false
 }

@@ -186,7 +186,10 @@ func (c *credential) isClosed() bool {
 }
 
 func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error) {
-	if c.isClosed() {
+	// Hold the lock while the context copies the key: Close wipes it under the same lock.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
 		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "NewInitiator")
 	}
 	if c.client == nil {
