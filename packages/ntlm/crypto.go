@@ -2,12 +2,13 @@ package ntlm
 
 import (
 	"crypto/des"
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rc4"
 	"encoding/binary"
+	"hash"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"unicode/utf16"
 
 	"golang.org/x/crypto/md4"
@@ -18,10 +19,14 @@ import (
 
 // encodeUTF16LE is UNICODE(s): UTF-16 little-endian without a terminator.
 func encodeUTF16LE(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
+	b := make([]byte, 0, 2*len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			b = append(b, byte(r1), byte(r1>>8), byte(r2), byte(r2>>8))
+			continue
+		}
+		b = append(b, byte(r), byte(r>>8))
 	}
 	return b
 }
@@ -57,17 +62,47 @@ func lmowfV1(password string) []byte {
 
 // ntowfV2 is NTOWFv2 = HMAC_MD5(NT hash, UNICODE(Uppercase(user) + domain)).
 func ntowfV2(ntHash []byte, user, domain string) []byte {
-	m := hmac.New(md5.New, ntHash)
-	m.Write(encodeUTF16LE(strings.ToUpper(user) + domain))
-	return m.Sum(nil)
+	return hmacMD5(ntHash, encodeUTF16LE(strings.ToUpper(user)+domain))
 }
 
+// hmacState is the scratch of one HMAC-MD5 computation. Handshakes compute a dozen
+// HMACs under as many keys; pooling the two MD5 states (rather than hmac.New per call)
+// takes most of the handshake's allocations away.
+type hmacState struct {
+	inner, outer hash.Hash
+	pad          [md5.BlockSize]byte
+	sum          [md5.Size]byte
+}
+
+var hmacPool = sync.Pool{New: func() any { return &hmacState{inner: md5.New(), outer: md5.New()} }}
+
+// hmacMD5 is HMAC_MD5(key, parts...) (RFC 2104). Keys here are 16 bytes, never longer
+// than the block.
 func hmacMD5(key []byte, parts ...[]byte) []byte {
-	m := hmac.New(md5.New, key)
-	for _, p := range parts {
-		m.Write(p)
+	st := hmacPool.Get().(*hmacState)
+	for i := range st.pad {
+		st.pad[i] = 0x36
 	}
-	return m.Sum(nil)
+	for i, k := range key {
+		st.pad[i] ^= k
+	}
+	st.inner.Reset()
+	st.inner.Write(st.pad[:])
+	for _, p := range parts {
+		st.inner.Write(p)
+	}
+	inner := st.inner.Sum(st.sum[:0])
+	for i := range st.pad {
+		st.pad[i] ^= 0x36 ^ 0x5c
+	}
+	st.outer.Reset()
+	st.outer.Write(st.pad[:])
+	st.outer.Write(inner)
+	out := st.outer.Sum(make([]byte, 0, md5.Size))
+	clear(st.pad[:])
+	clear(st.sum[:])
+	hmacPool.Put(st)
+	return out
 }
 
 // desKey expands a 7-byte key into DES's 8 bytes with (ignored) parity bits.
@@ -177,10 +212,17 @@ func signKey(flags NegotiateFlags, exportedKey []byte, client bool) []byte {
 	if client {
 		magic = clientSignMagic
 	}
-	h := md5.New()
-	h.Write(exportedKey)
-	h.Write(magic)
-	return h.Sum(nil)
+	return md5Concat(exportedKey, magic)
+}
+
+// md5Concat is MD5(a || b) for the short inputs of key derivation.
+func md5Concat(a, b []byte) []byte {
+	var buf [128]byte
+	n := copy(buf[:], a)
+	n += copy(buf[n:], b)
+	sum := md5.Sum(buf[:n])
+	clear(buf[:n])
+	return sum[:]
 }
 
 // sealKey is SEALKEY (MS-NLMP 3.4.5.3).
@@ -199,10 +241,7 @@ func sealKey(flags NegotiateFlags, exportedKey []byte, client bool) []byte {
 		if client {
 			magic = clientSealMagic
 		}
-		h := md5.New()
-		h.Write(k)
-		h.Write(magic)
-		return h.Sum(nil)
+		return md5Concat(k, magic)
 	}
 	if flags.Has(FlagLMKey) || flags.Has(FlagDatagram) {
 		if flags.Has(Flag56) {

@@ -79,9 +79,11 @@ type ChallengeMessage struct {
 	ServerChallenge [8]byte
 	TargetInfo      AVPairs
 	Version         *Version
-	// rawTargetInfo is the target info exactly as received, which the NTLMv2 response
-	// must echo.
+	// rawTargetInfo is the target info exactly as received (which the NTLMv2 response
+	// must echo) or as an acceptor prepared it; it wins over TargetInfo in Marshal.
 	rawTargetInfo []byte
+	// rawTargetName, when set, is TargetName already encoded.
+	rawTargetName []byte
 }
 
 // AuthenticateMessage is AUTHENTICATE_MESSAGE.
@@ -154,7 +156,10 @@ func (m *ChallengeMessage) Marshal() []byte {
 	if ti == nil && m.TargetInfo != nil {
 		ti = m.TargetInfo.Marshal()
 	}
-	name := m.Flags.encodeString(m.TargetName)
+	name := m.rawTargetName
+	if name == nil {
+		name = m.Flags.encodeString(m.TargetName)
+	}
 	w := newMessage(TypeChallenge, challengeFixedLen+8, len(name)+len(ti))
 	w.emptyAtZero = true
 	binary.LittleEndian.PutUint32(w.buf[20:], uint32(m.Flags))
@@ -413,7 +418,16 @@ type AVPairs []AVPair
 // ParseAVPairs decodes target info. It requires the MsvAvEOL terminator, refuses pairs
 // that overrun the buffer, and bounds the count.
 func ParseAVPairs(b []byte) (AVPairs, error) {
-	var pairs AVPairs
+	// Count first, so the list is allocated once.
+	n := 0
+	for rest := b; len(rest) >= 4 && n <= maxAVPairs; n++ {
+		id, l := binary.LittleEndian.Uint16(rest), int(binary.LittleEndian.Uint16(rest[2:]))
+		if id == AvEOL || l > len(rest)-4 {
+			break
+		}
+		rest = rest[4+l:]
+	}
+	pairs := make(AVPairs, 0, min(n, maxAVPairs))
 	for {
 		if len(b) < 4 {
 			return nil, sspi.Errorf(sspi.ErrInvalidToken, "target info: truncated AV pair")

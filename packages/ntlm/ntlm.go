@@ -71,7 +71,11 @@ type Config struct {
 
 // Package is the NTLM security package. Make it with New.
 type Package struct {
-	cfg     Config
+	cfg Config
+	// targetInfo holds the CHALLENGE's AV pairs that never change (the names), encoded
+	// once; each CHALLENGE appends its timestamp and the terminator.
+	targetInfo []byte
+	targetName []byte // NetBIOSDomain in UTF-16LE
 	rand    io.Reader
 	now     func() time.Time
 	logger  *slog.Logger
@@ -102,6 +106,18 @@ func New(cfg Config) *Package {
 	if p.cfg.DNSComputer == "" {
 		p.cfg.DNSComputer = strings.ToLower(p.cfg.NetBIOSComputer)
 	}
+	// No MsvAvFlags pair: an empty one breaks Windows' MIC checks.
+	ti := AVPairs{
+		{AvNbDomainName, encodeUTF16LE(p.cfg.NetBIOSDomain)},
+		{AvNbComputerName, encodeUTF16LE(p.cfg.NetBIOSComputer)},
+	}
+	if p.cfg.DNSDomain != "" {
+		ti = append(ti, AVPair{AvDNSDomainName, encodeUTF16LE(p.cfg.DNSDomain)})
+	}
+	ti = append(ti, AVPair{AvDNSComputerName, encodeUTF16LE(p.cfg.DNSComputer)})
+	enc := ti.Marshal()
+	p.targetInfo = enc[:len(enc)-4] // without MsvAvEOL
+	p.targetName = encodeUTF16LE(p.cfg.NetBIOSDomain)
 	return p
 }
 

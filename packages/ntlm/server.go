@@ -79,23 +79,19 @@ func (c *Acceptor) challenge(input []byte) ([]byte, error) {
 	if _, err := io.ReadFull(p.rand, c.serverChallenge[:]); err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "random challenge: %w", err)
 	}
-	ts := binary.LittleEndian.AppendUint64(nil, filetime(p.now()))
-	// No MsvAvFlags pair here: an empty one breaks Windows' MIC checks.
-	ti := AVPairs{
-		{AvNbDomainName, encodeUTF16LE(p.cfg.NetBIOSDomain)},
-		{AvNbComputerName, encodeUTF16LE(p.cfg.NetBIOSComputer)},
-	}
-	if p.cfg.DNSDomain != "" {
-		ti = append(ti, AVPair{AvDNSDomainName, encodeUTF16LE(p.cfg.DNSDomain)})
-	}
-	ti = append(ti, AVPair{AvDNSComputerName, encodeUTF16LE(p.cfg.DNSComputer)}, AVPair{AvTimestamp, ts})
+	ti := make([]byte, 0, len(p.targetInfo)+12+4)
+	ti = append(ti, p.targetInfo...)
+	ti = binary.LittleEndian.AppendUint16(ti, AvTimestamp)
+	ti = binary.LittleEndian.AppendUint16(ti, 8)
+	ti = binary.LittleEndian.AppendUint64(ti, filetime(p.now()))
+	ti = append(ti, 0, 0, 0, 0) // MsvAvEOL
 	v := p.version
 	ch := &ChallengeMessage{
 		Flags:           flags,
-		TargetName:      p.cfg.NetBIOSDomain,
 		ServerChallenge: c.serverChallenge,
-		TargetInfo:      ti,
 		Version:         &v,
+		rawTargetInfo:   ti,
+		rawTargetName:   p.targetName,
 	}
 	out := ch.Marshal()
 	c.flags = flags

@@ -16,33 +16,48 @@ import (
 const signatureLen = 16
 
 // sealState is one direction's message protection state (MS-NLMP 3.4): the RC4 handle,
-// the signing key and the sequence number.
+// the signing key and the sequence number. The RC4 handle and the keyed HMAC are set up
+// on first use: many contexts (HTTP authentication) never protect a message, and the
+// setup is a third of a handshake's allocations.
 type sealState struct {
-	signKey []byte
-	sealKey []byte
+	flags    NegotiateFlags
+	exported []byte // the session key the direction's keys derive from
+	client   bool   // the client-to-server direction
+	signKey  []byte
+	sealKey  []byte
+	ready    bool
 	handle  rc4.Cipher
 	seq     uint32
-	mac     hash.Hash // HMAC-MD5 under signKey, set up once rather than per message
+	mac     hash.Hash // HMAC-MD5 under signKey, kept across messages
 }
 
-func newSealState(signKey, sealKey []byte) *sealState {
-	s := &sealState{signKey: signKey, sealKey: sealKey}
-	s.reset()
-	if signKey != nil {
-		s.mac = hmac.New(md5.New, signKey)
+func newSealState(flags NegotiateFlags, exported []byte, client bool) *sealState {
+	return &sealState{flags: flags, exported: exported, client: client}
+}
+
+// setup derives the keys and keys the RC4 handle and the HMAC, once.
+func (s *sealState) setup() {
+	if s.ready {
+		return
 	}
-	return s
-}
-
-// reset rekeys the RC4 handle from the sealing key, keeping the sequence number, as
-// SPNEGO requires after the mechListMIC.
-func (s *sealState) reset() {
+	if s.sealKey == nil {
+		s.signKey = signKey(s.flags, s.exported, s.client)
+		s.sealKey = sealKey(s.flags, s.exported, s.client)
+	}
 	c, err := rc4.NewCipher(s.sealKey)
 	if err != nil {
 		panic("ntlm: sealing key of the wrong size") // SEALKEY is 8 or 16 bytes
 	}
 	s.handle = *c
+	if s.signKey != nil && s.mac == nil {
+		s.mac = hmac.New(md5.New, s.signKey)
+	}
+	s.ready = true
 }
+
+// reset rekeys the RC4 handle from the sealing key, keeping the sequence number, as
+// SPNEGO requires after the mechListMIC.
+func (s *sealState) reset() { s.ready = false }
 
 // session is an established context's message protection: two directions with
 // extended session security, one shared state without it (MS-NLMP 3.4.4.1 uses one RC4
@@ -60,10 +75,10 @@ type session struct {
 func newSession(flags NegotiateFlags, exportedKey []byte, client bool) *session {
 	s := &session{flags: flags}
 	if flags.Has(FlagExtendedSessionSecurity) {
-		s.send = newSealState(signKey(flags, exportedKey, client), sealKey(flags, exportedKey, client))
-		s.recv = newSealState(signKey(flags, exportedKey, !client), sealKey(flags, exportedKey, !client))
+		s.send = newSealState(flags, exportedKey, client)
+		s.recv = newSealState(flags, exportedKey, !client)
 	} else {
-		s.send = newSealState(nil, sealKey(flags, exportedKey, client))
+		s.send = newSealState(flags, exportedKey, client)
 		s.recv = s.send
 	}
 	return s
@@ -98,6 +113,7 @@ func (s *session) unlockRecv() {
 // appendMAC computes the signature over msg with st's next sequence number, advancing
 // the RC4 handle, and appends it to dst (MS-NLMP 3.4.4).
 func (s *session) appendMAC(dst []byte, st *sealState, seq uint32, msg []byte) []byte {
+	st.setup()
 	var sig [signatureLen]byte
 	binary.LittleEndian.PutUint32(sig[0:], 1)
 	if s.flags.Has(FlagExtendedSessionSecurity) {
@@ -147,6 +163,7 @@ func (s *session) seal(msg []byte) ([]byte, error) {
 		return nil, errWiped
 	}
 	out := make([]byte, signatureLen+len(msg))
+	st.setup()
 	st.handle.XORKeyStream(out[signatureLen:], msg)
 	s.appendMAC(out[:0], st, st.seq, msg)
 	st.seq++
@@ -164,6 +181,7 @@ func (s *session) verify(msg, sig []byte) error {
 	if s.wiped {
 		return errWiped
 	}
+	st.setup()
 	saved := st.handle
 	if err := s.check(st, msg, sig); err != nil {
 		st.handle = saved
@@ -204,6 +222,7 @@ func (s *session) unseal(token []byte) ([]byte, error) {
 	if s.wiped {
 		return nil, errWiped
 	}
+	st.setup()
 	saved := st.handle
 	msg := make([]byte, len(token)-signatureLen)
 	st.handle.XORKeyStream(msg, token[signatureLen:])
@@ -244,6 +263,7 @@ func (s *session) wipe() {
 		}
 		clear(st.signKey)
 		clear(st.sealKey)
+		clear(st.exported)
 		st.handle.Reset()
 		st.mac = nil
 	}
