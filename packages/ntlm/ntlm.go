@@ -76,10 +76,10 @@ type Package struct {
 	// once; each CHALLENGE appends its timestamp and the terminator.
 	targetInfo []byte
 	targetName []byte // NetBIOSDomain in UTF-16LE
-	rand    io.Reader
-	now     func() time.Time
-	logger  *slog.Logger
-	version Version
+	rand       io.Reader
+	now        func() time.Time
+	logger     *slog.Logger
+	version    Version
 }
 
 // New returns the NTLM package.

@@ -26,9 +26,9 @@ type sealState struct {
 	signKey  []byte
 	sealKey  []byte
 	ready    bool
-	handle  rc4.Cipher
-	seq     uint32
-	mac     hash.Hash // HMAC-MD5 under signKey, kept across messages
+	handle   rc4.Cipher
+	seq      uint32
+	mac      hash.Hash // HMAC-MD5 under signKey, kept across messages
 }
 
 func newSealState(flags NegotiateFlags, exported []byte, client bool) *sealState {
