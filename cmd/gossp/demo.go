@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/packages/psk"
 	"github.com/gossp/gossp/sspi"
 )
@@ -39,7 +40,7 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	defer serverCred.Close()
 
 	const target = "host/localhost"
-	fmt.Fprintf(e.stdout, "gossp demo: %s, client %q authenticating to %q (in process)\n\n",
+	fmt.Fprintf(e.stdout, "gossp demo: %s, client %s authenticating to %s (in process)\n\n",
 		info.Name, clientCred.Attributes().Principal, target)
 	flags := sspi.FlagMutualAuth | sspi.FlagReplayDetect | sspi.FlagSequenceDetect |
 		sspi.FlagIntegrity | sspi.FlagConfidentiality
@@ -149,6 +150,19 @@ func printFrame(e *env, n int, dir string, tok []byte, st sspi.Status) {
 // demoCredentials acquires a matching client and server credential of the package.
 func (d *defaults) demoCredentials(ctx context.Context, name string) (client, server sspi.Credential, err error) {
 	switch name {
+	case ntlm.Name:
+		client, err = d.ntlm.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+			Identity: &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}})
+		if err != nil {
+			return nil, nil, err
+		}
+		server, err = d.ntlm.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsInbound,
+			Material: ntlm.Users{{Domain: "GOSSP", User: "alice", NTHash: ntlm.NTHash(d.password)}}})
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return client, server, nil
 	case psk.Name:
 		client, err = d.psk.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
 			Material: psk.ClientKey{Identity: "alice", Key: d.pskKey}})

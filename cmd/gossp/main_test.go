@@ -28,6 +28,18 @@ func TestDemoAuthenticates(t *testing.T) {
 	}
 }
 
+func TestDemoNTLM(t *testing.T) {
+	code, out, errOut := runCmd(t, "demo", "-package", "ntlm")
+	if code != exitOK {
+		t.Fatalf("demo exit %d, stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{"Frame 3: client -> server", `client name:    GOSSP\alice`, "both sides agree: true"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestDemoUnknownPackage(t *testing.T) {
 	code, _, errOut := runCmd(t, "demo", "-package", "nonesuch")
 	if code != exitFail || !strings.Contains(errOut, "SEC_E_SECPKG_NOT_FOUND") {

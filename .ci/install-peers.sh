@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, the third-party peers the interop tests run against
+# (see docs/interop.md). Services the packages ship are kept from starting: the tests
+# start their own peers on loopback.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+  python3 python3-gssapi   # MIT GSS-API from Python: drives gss-ntlmssp and krb5
+  gss-ntlmssp              # NTLMSSP mechanism for MIT GSS-API
+  winbind                  # Samba's ntlm_auth
+  python3-impacket         # impacket's NTLM
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "peers already installed"
+  exit 0
+fi
+policy_added=
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  policy_added=1
+fi
+trap '[ -n "$policy_added" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"
