@@ -5,7 +5,7 @@
 //   - with GOSSP_INTEROP=1 a missing peer is a failure, never a skip, so CI cannot go
 //     green by silently testing nothing.
 //
-// The peers install from Debian's packages with ../shared/peers/install.sh.
+// The peers install from Debian's packages with .ci/install-peers.sh.
 package interop
 
 import (
@@ -40,7 +40,7 @@ func Require(t TB, what string, missing error) {
 		return
 	}
 	if missing != nil {
-		t.Fatalf("%s=1 but %s is missing: %v (install the peers with ../shared/peers/install.sh)", EnvVar, what, missing)
+		t.Fatalf("%s=1 but %s is missing: %v (install the peers with: sudo bash .ci/install-peers.sh)", EnvVar, what, missing)
 	}
 }
 
