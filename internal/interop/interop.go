@@ -9,9 +9,12 @@
 package interop
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 )
 
 // EnvVar is the variable that turns interop tests on.
@@ -61,4 +64,25 @@ func File(t TB, what, path string) string {
 	}
 	Require(t, what, missing)
 	return path
+}
+
+// Output collects a peer process's stderr: exec's copying goroutine writes it while the
+// test reads it into error messages, so it is locked.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String returns what was written, trimmed.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.TrimSpace(o.b.String())
 }

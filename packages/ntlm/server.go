@@ -72,9 +72,8 @@ func (c *Acceptor) challenge(input []byte) ([]byte, error) {
 	if flags.Has(FlagSeal) && !flags.Has(Flag128) && !flags.Has(Flag56) {
 		return nil, sspi.Errorf(sspi.ErrUnsupportedFunction, "client offers only 40-bit sealing")
 	}
-	if flags.Has(Flag128) {
-		flags &^= Flag56 // one key strength: the strongest offered
-	}
+	// 128 and 56 both stay when both were offered (MS-NLMP 2.2.2.5: the server MUST
+	// return 56 if the client sent it); SEALKEY takes 128 first.
 	flags |= FlagTargetInfo | FlagTargetTypeDomain | FlagVersion
 	if _, err := io.ReadFull(p.rand, c.serverChallenge[:]); err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "random challenge: %w", err)
@@ -173,10 +172,18 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) error {
 	}
 
 	exportedKey := kx
-	if c.flags.Has(FlagKeyExch) && (c.flags.Has(FlagSign) || c.flags.Has(FlagSeal)) {
+	switch {
+	case c.flags.Has(FlagKeyExch) && (c.flags.Has(FlagSign) || c.flags.Has(FlagSeal)):
 		if len(am.EncryptedRandomSessionKey) != 16 {
 			return sspi.Errorf(sspi.ErrInvalidToken, "KEY_EXCH negotiated but the encrypted session key has %d bytes", len(am.EncryptedRandomSessionKey))
 		}
+		exportedKey = rc4K(kx, am.EncryptedRandomSessionKey)
+	case c.flags.Has(FlagKeyExch) && len(am.EncryptedRandomSessionKey) == 16:
+		// MS-NLMP exchanges the key only with SIGN or SEAL, and its clients send no
+		// EncryptedRandomSessionKey without them. Samba's and impacket's clients send
+		// one whenever KEY_EXCH is negotiated and use it as the exported session key,
+		// MIC included (Samba's and gss-ntlmssp's acceptors take it likewise): take the
+		// key the client sent, so both ends hold the same session key.
 		exportedKey = rc4K(kx, am.EncryptedRandomSessionKey)
 	}
 

@@ -47,7 +47,7 @@ type Peer struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	out    *bufio.Reader
-	stderr *strings.Builder
+	stderr *interop.Output
 	mu     sync.Mutex
 }
 
@@ -103,7 +103,7 @@ func Start(t testing.TB, o Options) *Peer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Peer{t: t, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: &strings.Builder{}}
+	p := &Peer{t: t, cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout), stderr: &interop.Output{}}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start GSS peer: %v", err)
