@@ -64,6 +64,10 @@ type Config struct {
 	// demands that initiator tokens from one handshake fail in another.
 	ReplayableHandshake bool
 
+	// AcceptorFirst says the acceptor answers an empty first token with a token of its
+	// own instead of an error, as SPNEGO's acceptor does with NegTokenInit2 for SMB.
+	AcceptorFirst bool
+
 	// MaxLegs bounds a handshake; zero means 10.
 	MaxLegs int
 

@@ -1,0 +1,642 @@
+package negotiate
+
+import (
+	"bytes"
+	"context"
+	"encoding/asn1"
+	"errors"
+	"slices"
+	"sync"
+
+	"github.com/gossp/gossp/sspi"
+)
+
+type phase int
+
+const (
+	phaseStart       phase = iota
+	phaseHinted            // acceptor: sent NegTokenInit2, waiting for the initiator's NegTokenInit
+	phaseNegotiating       // waiting for the peer's NegTokenResp
+	phaseDone
+	phaseFailed
+)
+
+// hintName is what Windows puts in NegTokenInit2's negHints.
+const hintName = "not_defined_in_RFC4178@please_ignore"
+
+// cipherResetter is implemented by mechanisms (NTLM) whose sealing state SPNEGO must
+// reset after the mechListMIC (MS-SPNG 3.3.5.1).
+type cipherResetter interface{ ResetCipher() error }
+
+// ctxState is what both sides share.
+type ctxState struct {
+	cred      *credential
+	cfg       sspi.ContextConfig
+	initiator bool
+
+	mu     sync.Mutex
+	phase  phase
+	closed bool
+
+	rawMechTypes []byte     // MechTypeList's DER as it traveled: what the mechListMIC covers
+	offered      []*subCred // initiator: the mechanisms it offered, in order
+	rawMechToken []byte     // initiator: the optimistic token while the NegTokenInit is built
+	sel          *subCred
+	selOID       asn1.ObjectIdentifier
+	inner        sspi.SecurityContext
+	innerDone    bool
+	optimistic   bool // initiator: the first choice is unconfirmed
+	firstChoice  bool // the selected mechanism is the initiator's first
+	micRequired  bool // the MIC exchange is mandatory (RFC 4178 5)
+	sentMIC      bool
+	gotMIC       bool
+}
+
+func (s *ctxState) fail(op string, err error, out []byte) ([]byte, sspi.Status, error) {
+	s.phase = phaseFailed
+	if s.inner != nil {
+		s.inner.Close()
+	}
+	err = sspi.WithOp(err, Name, op)
+	return out, sspi.StatusOf(err), err
+}
+
+func (s *ctxState) finished(op string) ([]byte, sspi.Status, error) {
+	err := sspi.WithOp(sspi.Errorf(sspi.ErrInvalidToken, "the handshake has already ended"), Name, op)
+	return nil, sspi.StatusOf(err), err
+}
+
+func closedErr(op string) ([]byte, sspi.Status, error) {
+	return nil, sspi.ErrInvalidHandle, sspi.WithOp(sspi.ErrInvalidHandle, Name, op)
+}
+
+// integrity reports whether the inner context can sign the mechanism list.
+func (s *ctxState) integrity() bool {
+	return s.inner != nil && s.inner.Attributes().Flags&sspi.FlagIntegrity != 0
+}
+
+// makeMIC signs the mechanism list with the inner context.
+func (s *ctxState) makeMIC() ([]byte, error) {
+	mic, err := s.inner.MakeSignature(s.rawMechTypes)
+	if err != nil {
+		return nil, err
+	}
+	s.sentMIC = true
+	if r, ok := s.inner.(cipherResetter); ok {
+		if err := r.ResetCipher(); err != nil {
+			return nil, err
+		}
+	}
+	return mic, nil
+}
+
+// verifyMIC checks the peer's mechListMIC. A failure means the mechanism list was
+// altered: a downgrade.
+func (s *ctxState) verifyMIC(mic []byte) error {
+	if err := s.inner.VerifySignature(s.rawMechTypes, mic); err != nil {
+		return sspi.Errorf(sspi.ErrDowngradeDetected, "the mechListMIC does not verify: %w", err)
+	}
+	s.gotMIC = true
+	if r, ok := s.inner.(cipherResetter); ok {
+		return r.ResetCipher()
+	}
+	return nil
+}
+
+func marshalResp(t *NegTokenResp) []byte {
+	b, err := t.Marshal()
+	if err != nil {
+		panic("negotiate: marshal NegTokenResp: " + err.Error()) // only fails on invalid OIDs, which we never build
+	}
+	return b
+}
+
+// rejectToken is the NegTokenResp that tells the peer negotiation failed.
+func rejectToken() []byte {
+	return marshalResp(&NegTokenResp{NegState: Reject, HasNegState: true})
+}
+
+// initiator is Negotiate's client context.
+type initiator struct{ ctxState }
+
+func (c *initiator) InitializeContext(ctx context.Context, input []byte) ([]byte, sspi.Status, error) {
+	const op = "InitializeContext"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return closedErr(op)
+	case c.phase == phaseStart:
+		out, err := c.start(ctx, input)
+		if err != nil {
+			return c.fail(op, err, nil)
+		}
+		return out, sspi.StatusContinueNeeded, nil
+	case c.phase == phaseNegotiating:
+		out, done, err := c.step(ctx, input)
+		if err != nil {
+			return c.fail(op, err, nil)
+		}
+		if done {
+			c.phase = phaseDone
+			return out, sspi.StatusOK, nil
+		}
+		return out, sspi.StatusContinueNeeded, nil
+	}
+	return c.finished(op)
+}
+
+// start builds the NegTokenInit with the optimistic token of the first mechanism that
+// can produce one. input may be an acceptor-first NegTokenInit2, whose list then
+// restricts ours.
+func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
+	candidates := slices.Clone(c.cred.subs)
+	if len(input) > 0 {
+		hint, resp, err := ParseToken(input)
+		if err != nil {
+			return nil, err
+		}
+		if resp != nil {
+			return nil, invalid("expected the acceptor's NegTokenInit2, got a NegTokenResp")
+		}
+		candidates = slices.DeleteFunc(candidates, func(s *subCred) bool {
+			return !slices.ContainsFunc(hint.MechTypes, func(o asn1.ObjectIdentifier) bool { return slices.ContainsFunc(s.oids, o.Equal) })
+		})
+	}
+	if c.cred.pkg.ntlm == NTLMOnlyIfNoOther {
+		// Try the others first; NTLM stays only if none of them can start.
+		slices.SortStableFunc(candidates, func(a, b *subCred) int { return boolInt(a.isNTLM()) - boolInt(b.isNTLM()) })
+	}
+	var errs []error
+	for i, s := range candidates {
+		if c.cred.pkg.ntlm == NTLMOnlyIfNoOther && s.isNTLM() && c.inner != nil {
+			candidates = slices.DeleteFunc(candidates, (*subCred).isNTLM)
+			break
+		}
+		if c.inner != nil {
+			continue
+		}
+		inner, err := s.cred.NewInitiator(c.cfg)
+		if err == nil {
+			var tok []byte
+			if tok, _, err = inner.InitializeContext(ctx, nil); err == nil && len(tok) > 0 {
+				c.inner, c.sel, c.selOID = inner, s, s.oids[0]
+				c.rawMechToken = tok
+				// Mechanisms before this one could not start: they are not offered.
+				candidates = candidates[i:]
+				continue
+			}
+			inner.Close()
+			if err == nil {
+				err = sspi.Errorf(sspi.ErrInternal, "%s produced no initial token", s.info.Name)
+			}
+		}
+		c.cred.pkg.logger.DebugContext(ctx, "negotiate: mechanism cannot start", "package", s.info.Name, "err", err)
+		errs = append(errs, err)
+	}
+	if c.inner == nil {
+		if len(errs) == 0 {
+			return nil, sspi.Errorf(sspi.ErrNoCredentials, "no mechanism in common with the acceptor's hints")
+		}
+		return nil, sspi.Errorf(sspi.StatusOf(errs[0]), "no mechanism could start: %w", errors.Join(errs...))
+	}
+	var mechs []asn1.ObjectIdentifier
+	for _, s := range candidates {
+		mechs = append(mechs, s.oids...)
+	}
+	raw, err := marshalMechTypes(mechs)
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrInternal, "mechTypes: %w", err)
+	}
+	c.rawMechTypes = raw
+	c.offered = candidates
+	c.optimistic, c.firstChoice = true, true
+	c.phase = phaseNegotiating
+	tok := &NegTokenInit{MechTypes: mechs, RawMechTypes: raw, MechToken: c.rawMechToken}
+	c.rawMechToken = nil
+	return tok.Marshal()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// step handles a NegTokenResp from the acceptor.
+func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bool, err error) {
+	init, resp, err := ParseToken(input)
+	if err != nil {
+		return nil, false, err
+	}
+	if init != nil {
+		return nil, false, invalid("expected a NegTokenResp, got a NegTokenInit")
+	}
+	if resp.HasNegState && resp.NegState == Reject {
+		if len(resp.ResponseToken) > 0 && !c.innerDone {
+			// The mechanism's own error (a KRB-ERROR) says more than "reject".
+			if _, _, ierr := c.inner.(sspi.Initiator).InitializeContext(ctx, resp.ResponseToken); ierr != nil {
+				return nil, false, ierr
+			}
+		}
+		return nil, false, sspi.Errorf(sspi.ErrLogonDenied, "the acceptor rejected the negotiation")
+	}
+	var mechOut []byte
+	if c.optimistic {
+		c.optimistic = false
+		if resp.SupportedMech == nil {
+			return nil, false, invalid("the acceptor's first answer names no mechanism")
+		}
+		if !slices.ContainsFunc(c.sel.oids, resp.SupportedMech.Equal) {
+			// The acceptor chose a later mechanism: drop the optimistic context and
+			// start the chosen one. The MIC exchange is now mandatory.
+			s := c.find(resp.SupportedMech)
+			if s == nil {
+				return nil, false, invalid("the acceptor chose %v, which was not offered", resp.SupportedMech)
+			}
+			c.inner.Close()
+			c.inner = nil
+			inner, err := s.cred.NewInitiator(c.cfg)
+			if err != nil {
+				return nil, false, err
+			}
+			c.inner, c.sel, c.firstChoice, c.micRequired = inner, s, false, true
+			if len(resp.ResponseToken) > 0 {
+				return nil, false, invalid("the acceptor sent a mechanism token for a mechanism not yet started")
+			}
+			if mechOut, _, err = inner.InitializeContext(ctx, nil); err != nil {
+				return nil, false, err
+			}
+		}
+		c.selOID = resp.SupportedMech
+	} else if resp.SupportedMech != nil && !resp.SupportedMech.Equal(c.selOID) {
+		return nil, false, invalid("the acceptor changed the mechanism mid-negotiation")
+	}
+	if resp.HasNegState && resp.NegState == RequestMIC {
+		c.micRequired = true
+	}
+	acceptorDone := resp.HasNegState && resp.NegState == AcceptCompleted
+
+	if len(resp.ResponseToken) > 0 && mechOut == nil {
+		if c.innerDone {
+			return nil, false, invalid("a mechanism token after the mechanism completed")
+		}
+		var st sspi.Status
+		if mechOut, st, err = c.inner.(sspi.Initiator).InitializeContext(ctx, resp.ResponseToken); err != nil {
+			return nil, false, err
+		}
+		c.innerDone = st == sspi.StatusOK
+	}
+	if !c.innerDone {
+		if acceptorDone {
+			return nil, false, invalid("the acceptor completed before the mechanism did")
+		}
+		if len(mechOut) == 0 {
+			return nil, false, invalid("the mechanism needs another token but produced none")
+		}
+		return marshalResp(&NegTokenResp{ResponseToken: mechOut}), false, nil
+	}
+
+	// The mechanism is established: the mechListMIC exchange.
+	if resp.MechListMIC != nil {
+		// Old servers echo the response token as the MIC. Accept that only when no
+		// downgrade was possible: the first choice, and no MIC demanded.
+		echoed := bytes.Equal(resp.MechListMIC, resp.ResponseToken) && c.firstChoice && !c.micRequired
+		if !echoed {
+			if err := c.verifyMIC(resp.MechListMIC); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	if acceptorDone {
+		if c.micRequired && !c.gotMIC {
+			return nil, false, sspi.Errorf(sspi.ErrDowngradeDetected, "the acceptor completed without the required mechListMIC")
+		}
+		if len(mechOut) > 0 {
+			return nil, false, invalid("the acceptor completed but the mechanism has a token to send")
+		}
+		return nil, true, nil
+	}
+	// Send our MIC with the mechanism's last token (as Windows does whenever the
+	// mechanism can sign), or alone when the exchange is mandatory.
+	var mic []byte
+	if c.integrity() && !c.sentMIC && (len(mechOut) > 0 || c.micRequired || c.gotMIC) {
+		if mic, err = c.makeMIC(); err != nil {
+			return nil, false, err
+		}
+	}
+	if len(mechOut) == 0 && mic == nil {
+		return nil, false, invalid("the acceptor expects more but there is nothing to send")
+	}
+	// Having checked the acceptor's MIC, our MIC is the last word: the acceptor
+	// completes on it without answering.
+	return marshalResp(&NegTokenResp{ResponseToken: mechOut, MechListMIC: mic}), c.gotMIC && mic != nil, nil
+}
+
+// acceptor is Negotiate's server context.
+type acceptor struct{ ctxState }
+
+func (c *acceptor) AcceptContext(ctx context.Context, input []byte) ([]byte, sspi.Status, error) {
+	const op = "AcceptContext"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return closedErr(op)
+	case c.phase == phaseStart && len(input) == 0:
+		// Acceptor first (SMB2): advertise our mechanisms in a NegTokenInit2.
+		c.phase = phaseHinted
+		return c.hints()
+	case c.phase == phaseStart || c.phase == phaseHinted:
+		out, done, err := c.first(ctx, input)
+		if err != nil {
+			if out == nil {
+				out = rejectToken()
+			}
+			return c.fail(op, err, out)
+		}
+		if done {
+			c.phase = phaseDone
+			return out, sspi.StatusOK, nil
+		}
+		c.phase = phaseNegotiating
+		return out, sspi.StatusContinueNeeded, nil
+	case c.phase == phaseNegotiating:
+		out, done, err := c.step(ctx, input)
+		if err != nil {
+			return c.fail(op, err, rejectToken())
+		}
+		if done {
+			c.phase = phaseDone
+			return out, sspi.StatusOK, nil
+		}
+		return out, sspi.StatusContinueNeeded, nil
+	}
+	return c.finished(op)
+}
+
+func (c *acceptor) hints() ([]byte, sspi.Status, error) {
+	var mechs []asn1.ObjectIdentifier
+	for _, s := range c.cred.subs {
+		mechs = append(mechs, s.oids...)
+	}
+	tok := &NegTokenInit{MechTypes: mechs, NegHints: &NegHints{HintName: hintName}}
+	out, err := tok.Marshal()
+	if err != nil {
+		return c.fail("AcceptContext", sspi.Errorf(sspi.ErrInternal, "NegTokenInit2: %w", err), nil)
+	}
+	return out, sspi.StatusContinueNeeded, nil
+}
+
+// first handles the initiator's NegTokenInit: choose the first mechanism in the
+// initiator's order that we have, and run its optimistic token if it is that first one.
+func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bool, err error) {
+	init, resp, err := ParseToken(input)
+	if err != nil {
+		return nil, false, err
+	}
+	if resp != nil {
+		return nil, false, invalid("expected a NegTokenInit, got a NegTokenResp")
+	}
+	if init.NegHints != nil {
+		return nil, false, invalid("a NegTokenInit2 is the acceptor's, not the initiator's")
+	}
+	c.rawMechTypes = init.RawMechTypes
+	for i, oid := range init.MechTypes {
+		if s := c.find(oid); s != nil {
+			c.sel, c.selOID = s, oid
+			// Kerberos is offered under two OIDs; either being first makes it first.
+			c.firstChoice = i == 0 || slices.ContainsFunc(init.MechTypes[:i], func(o asn1.ObjectIdentifier) bool { return slices.ContainsFunc(s.oids, o.Equal) })
+			break
+		}
+	}
+	if c.sel == nil {
+		return nil, false, sspi.Errorf(sspi.ErrNoCredentials, "no mechanism in common with the initiator's %v", init.MechTypes)
+	}
+	inner, err := c.sel.cred.NewAcceptor(c.cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	c.inner = inner
+	if !c.firstChoice || init.MechToken == nil {
+		// The optimistic token, if any, was for another mechanism: ask for the chosen
+		// one's first token, and demand the MIC exchange that protects this choice.
+		c.micRequired = !c.firstChoice
+		st := AcceptIncomplete
+		if c.micRequired {
+			st = RequestMIC
+		}
+		return marshalResp(&NegTokenResp{NegState: st, HasNegState: true, SupportedMech: c.selOID}), false, nil
+	}
+	return c.mech(ctx, init.MechToken, init.MechListMIC, true)
+}
+
+// step handles a NegTokenResp from the initiator.
+func (c *acceptor) step(ctx context.Context, input []byte) (out []byte, done bool, err error) {
+	init, resp, err := ParseToken(input)
+	if err != nil {
+		return nil, false, err
+	}
+	if init != nil {
+		return nil, false, invalid("expected a NegTokenResp, got a NegTokenInit")
+	}
+	// MIT's initiator sends negState in its tokens; only a reject means anything.
+	if resp.HasNegState && resp.NegState == Reject {
+		return nil, false, sspi.Errorf(sspi.ErrLogonDenied, "the initiator rejected the negotiation")
+	}
+	if resp.SupportedMech != nil && !resp.SupportedMech.Equal(c.selOID) {
+		return nil, false, invalid("the initiator changed the mechanism")
+	}
+	return c.mech(ctx, resp.ResponseToken, resp.MechListMIC, false)
+}
+
+// mech feeds a mechanism token (and a MIC) to the inner acceptor and builds the answer.
+func (c *acceptor) mech(ctx context.Context, tok, mic []byte, first bool) (out []byte, done bool, err error) {
+	var mechOut []byte
+	if len(tok) > 0 {
+		if c.innerDone {
+			return nil, false, invalid("a mechanism token after the mechanism completed")
+		}
+		var st sspi.Status
+		mechOut, st, err = c.inner.(sspi.Acceptor).AcceptContext(ctx, tok)
+		if err != nil {
+			// Pass the mechanism's error token (a KRB-ERROR) inside the reject.
+			return marshalResp(&NegTokenResp{NegState: Reject, HasNegState: true, ResponseToken: mechOut}), false, err
+		}
+		c.innerDone = st == sspi.StatusOK
+	} else if mic == nil {
+		return nil, false, invalid("a NegTokenResp with neither a mechanism token nor a MIC")
+	}
+	resp := &NegTokenResp{ResponseToken: mechOut, HasNegState: true}
+	if first {
+		resp.SupportedMech = c.selOID
+	}
+	if !c.innerDone {
+		if mic != nil {
+			return nil, false, invalid("a mechListMIC before the mechanism completed")
+		}
+		resp.NegState = AcceptIncomplete
+		return marshalResp(resp), false, nil
+	}
+	if mic != nil {
+		if err := c.verifyMIC(mic); err != nil {
+			return nil, false, err
+		}
+	}
+	if c.micRequired && !c.gotMIC {
+		if c.sentMIC || len(tok) == 0 {
+			return nil, false, sspi.Errorf(sspi.ErrDowngradeDetected, "the initiator did not send the required mechListMIC")
+		}
+		// We completed first (a mechanism whose last token is ours): send our MIC and
+		// wait for the initiator's.
+		if !c.integrity() {
+			return nil, false, sspi.Errorf(sspi.ErrDowngradeDetected, "the mechanism cannot sign the mechListMIC the negotiation requires")
+		}
+		if resp.MechListMIC, err = c.makeMIC(); err != nil {
+			return nil, false, err
+		}
+		resp.NegState = AcceptIncomplete
+		return marshalResp(resp), false, nil
+	}
+	if c.sentMIC {
+		return nil, true, nil // the initiator's MIC answered ours: nothing more to say
+	}
+	resp.NegState = AcceptCompleted
+	if c.gotMIC && c.integrity() {
+		if resp.MechListMIC, err = c.makeMIC(); err != nil {
+			return nil, false, err
+		}
+	}
+	return marshalResp(resp), true, nil
+}
+
+// Attributes implements sspi.SecurityContext: the inner mechanism's attributes under
+// Negotiate's path and negotiation state.
+func (s *ctxState) Attributes() sspi.ContextAttributes {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var a sspi.ContextAttributes
+	if s.inner != nil {
+		a = s.inner.Attributes()
+	} else {
+		a.Package = s.cred.pkg.Info()
+		a.Sizes = sspi.Sizes{MaxToken: a.Package.MaxToken}
+	}
+	a.Path = append([]string{Name}, a.Path...)
+	if s.selOID != nil {
+		a.MechOID = s.selOID
+	}
+	a.Initiator = s.initiator
+	a.Established = s.phase == phaseDone
+	switch {
+	case s.phase == phaseDone:
+		a.State = sspi.NegotiationComplete
+	case s.phase == phaseFailed:
+		a.State = sspi.NegotiationFailed
+	case s.optimistic:
+		a.State = sspi.NegotiationOptimistic
+	default:
+		a.State = sspi.NegotiationInProgress
+	}
+	if a.Sizes.MaxToken < s.cred.pkg.Info().MaxToken {
+		a.Sizes.MaxToken = s.cred.pkg.Info().MaxToken
+	}
+	if s.initiator && a.ServerName == "" {
+		a.ServerName = s.cfg.Target
+	}
+	return a
+}
+
+// Unwrap returns the chosen mechanism's context, for sspi.ContextAs.
+func (s *ctxState) Unwrap() sspi.SecurityContext {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inner
+}
+
+// established returns the inner context once Negotiate has completed.
+func (s *ctxState) established(op string) (sspi.SecurityContext, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, op)
+	case s.phase != phaseDone:
+		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoContext, "negotiation is not complete"), Name, op)
+	}
+	return s.inner, nil
+}
+
+// SessionKey implements sspi.SecurityContext.
+func (s *ctxState) SessionKey() ([]byte, error) {
+	in, err := s.established("SessionKey")
+	if err != nil {
+		return nil, err
+	}
+	return in.SessionKey()
+}
+
+// MakeSignature implements sspi.SecurityContext by the chosen mechanism.
+func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
+	in, err := s.established("MakeSignature")
+	if err != nil {
+		return nil, err
+	}
+	return in.MakeSignature(msg)
+}
+
+// VerifySignature implements sspi.SecurityContext by the chosen mechanism.
+func (s *ctxState) VerifySignature(msg, sig []byte) error {
+	in, err := s.established("VerifySignature")
+	if err != nil {
+		return err
+	}
+	return in.VerifySignature(msg, sig)
+}
+
+// EncryptMessage implements sspi.SecurityContext by the chosen mechanism.
+func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
+	in, err := s.established("EncryptMessage")
+	if err != nil {
+		return nil, err
+	}
+	return in.EncryptMessage(msg)
+}
+
+// DecryptMessage implements sspi.SecurityContext by the chosen mechanism.
+func (s *ctxState) DecryptMessage(tok []byte) ([]byte, error) {
+	in, err := s.established("DecryptMessage")
+	if err != nil {
+		return nil, err
+	}
+	return in.DecryptMessage(tok)
+}
+
+// Close implements sspi.SecurityContext.
+func (s *ctxState) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.inner != nil {
+		return s.inner.Close()
+	}
+	return nil
+}
+
+// find returns the sub-credential for oid: among what was offered on the initiator,
+// among all on the acceptor.
+func (s *ctxState) find(oid asn1.ObjectIdentifier) *subCred {
+	if s.initiator {
+		for _, o := range s.offered {
+			if slices.ContainsFunc(o.oids, oid.Equal) {
+				return o
+			}
+		}
+		return nil
+	}
+	return s.cred.find(oid)
+}
