@@ -146,28 +146,78 @@ func addBitString(b *cryptobyte.Builder, bs asn1.BitString) {
 }
 
 // Marshal encodes the token as NegotiationToken's negTokenResp choice ([1]), which is
-// how every token after the first travels: without GSS-API framing.
+// how every token after the first travels: without GSS-API framing. Written by hand
+// rather than with a builder: every leg of every handshake makes one.
 func (t *NegTokenResp) Marshal() ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddASN1(ctx(1), func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			if t.HasNegState {
-				b.AddASN1(ctx(0), func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.ENUM, func(b *cryptobyte.Builder) { b.AddUint8(uint8(t.NegState)) })
-				})
-			}
-			if t.SupportedMech != nil {
-				b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1ObjectIdentifier(t.SupportedMech) })
-			}
-			if t.ResponseToken != nil {
-				b.AddASN1(ctx(2), func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.ResponseToken) })
-			}
-			if t.MechListMIC != nil {
-				b.AddASN1(ctx(3), func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.MechListMIC) })
-			}
-		})
-	})
-	return b.Bytes()
+	var mech []byte
+	if t.SupportedMech != nil {
+		var err error
+		if mech, err = asn1.Marshal(t.SupportedMech); err != nil {
+			return nil, err
+		}
+	}
+	body := 0
+	if t.HasNegState {
+		body += 5 // a0 03 0a 01 NN
+	}
+	if mech != nil {
+		body += tlvLen(len(mech))
+	}
+	if t.ResponseToken != nil {
+		body += tlvLen(tlvLen(len(t.ResponseToken)))
+	}
+	if t.MechListMIC != nil {
+		body += tlvLen(tlvLen(len(t.MechListMIC)))
+	}
+	b := make([]byte, 0, tlvLen(tlvLen(body)))
+	b = appendHeader(b, 0xa1, tlvLen(body))
+	b = appendHeader(b, 0x30, body)
+	if t.HasNegState {
+		b = append(b, 0xa0, 3, 0x0a, 1, byte(t.NegState))
+	}
+	if mech != nil {
+		b = append(appendHeader(b, 0xa1, len(mech)), mech...)
+	}
+	if t.ResponseToken != nil {
+		b = appendHeader(b, 0xa2, tlvLen(len(t.ResponseToken)))
+		b = append(appendHeader(b, 0x04, len(t.ResponseToken)), t.ResponseToken...)
+	}
+	if t.MechListMIC != nil {
+		b = appendHeader(b, 0xa3, tlvLen(len(t.MechListMIC)))
+		b = append(appendHeader(b, 0x04, len(t.MechListMIC)), t.MechListMIC...)
+	}
+	return b, nil
+}
+
+// tlvLen is the DER size of a value of n content bytes: tag, length, content.
+func tlvLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2 + n
+	case n < 0x100:
+		return 3 + n
+	case n < 0x10000:
+		return 4 + n
+	case n < 0x1000000:
+		return 5 + n
+	}
+	return 6 + n
+}
+
+// appendHeader appends a DER tag and definite length.
+func appendHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	switch {
+	case n < 0x80:
+		return append(b, byte(n))
+	case n < 0x100:
+		return append(b, 0x81, byte(n))
+	case n < 0x10000:
+		return append(b, 0x82, byte(n>>8), byte(n))
+	case n < 0x1000000:
+		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // maxMechTypes bounds the mechanism list a peer may send.
