@@ -647,6 +647,8 @@ func (s *ctxState) Attributes() sspi.ContextAttributes {
 	var a sspi.ContextAttributes
 	if s.sel != nil {
 		a = s.sel.ctx.Attributes()
+		// The scheme as NegoEx knows it: its registered name and GUID.
+		a.Package, a.Path = s.sel.sub.info, []string{s.sel.sub.info.Name}
 	} else {
 		a.Package = s.cred.pkg.Info()
 		a.Sizes.MaxToken = a.Package.MaxToken

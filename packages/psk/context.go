@@ -13,6 +13,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/gossp/gossp/negoex"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -49,6 +50,9 @@ type ctxState struct {
 	flags      sspi.ContextFlags
 	authKey    []byte
 	sessionKey []byte
+	// verifyKeys key NegoEx's VERIFY messages, one per direction: [0] the initiator's,
+	// [1] the acceptor's.
+	verifyKeys [2][]byte
 	send, recv cipher.AEAD
 	sendSeq    uint64
 
@@ -76,7 +80,10 @@ func (s *ctxState) wipe() {
 	clear(s.key)
 	clear(s.authKey)
 	clear(s.sessionKey)
+	clear(s.verifyKeys[0])
+	clear(s.verifyKeys[1])
 	s.key, s.authKey, s.sessionKey, s.transcript = nil, nil, nil, nil
+	s.verifyKeys = [2][]byte{}
 	s.send, s.recv = nil, nil
 }
 
@@ -97,6 +104,7 @@ func (s *ctxState) deriveKeys(clientNonce, serverNonce []byte) error {
 	}
 	s.authKey = expand("auth")
 	s.sessionKey = expand("session")
+	s.verifyKeys = [2][]byte{expand("negoex initiator verify"), expand("negoex acceptor verify")}
 	c2s, s2c := expand("initiator to acceptor"), expand("acceptor to initiator")
 	defer clear(c2s)
 	defer clear(s2c)
@@ -474,4 +482,19 @@ func (s *ctxState) Close() error {
 		s.wipe()
 	}
 	return nil
+}
+
+// VerifyKeys implements negoex.KeyedContext: AES-256 keys (enctype 18) for NegoEx's
+// VERIFY, one per direction, derived with the others once both nonces are known.
+func (s *ctxState) VerifyKeys() (sign, verify negoex.Key, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || s.verifyKeys[0] == nil {
+		return negoex.Key{}, negoex.Key{}, false
+	}
+	mine, peer := s.verifyKeys[0], s.verifyKeys[1]
+	if !s.initiator {
+		mine, peer = peer, mine
+	}
+	return negoex.Key{Etype: 18, Value: bytes.Clone(mine)}, negoex.Key{Etype: 18, Value: bytes.Clone(peer)}, true
 }

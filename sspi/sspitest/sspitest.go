@@ -68,6 +68,11 @@ type Config struct {
 	// own instead of an error, as SPNEGO's acceptor does with NegTokenInit2 for SMB.
 	AcceptorFirst bool
 
+	// ConcatenatedMessages says a token is a run of self-delimiting messages (NegoEx):
+	// a token cut at a message boundary is a valid shorter token, so truncated tokens
+	// need only fail somewhere (or not at all) without panics or hangs.
+	ConcatenatedMessages bool
+
 	// MaxLegs bounds a handshake; zero means 10.
 	MaxLegs int
 
