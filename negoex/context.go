@@ -196,6 +196,11 @@ func (s *ctxState) complete() bool {
 
 // finishLeg settles VERIFY, emits ours if due and returns the leg's result.
 func (s *ctxState) finishLeg(op string) ([]byte, sspi.Status, error) {
+	if s.sel != nil && s.sel.done {
+		if _, _, ok := s.sel.keys(); !ok {
+			return s.fail(op, sspi.Errorf(sspi.ErrInternal, "NegoEx: auth scheme %s completed without a key to VERIFY with", s.sel.sub.info.Name))
+		}
+	}
 	noKey, err := s.settleVerify()
 	if err != nil {
 		return s.fail(op, err)
