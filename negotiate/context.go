@@ -257,7 +257,14 @@ func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bo
 			}
 			c.inner.Close()
 			c.inner = nil
-			inner, err := s.cred.NewInitiator(c.cfg)
+			// The mechanism must be able to sign the now mandatory MIC, so it is asked
+			// for integrity even when the application was not (as Windows' Negotiate
+			// does): NTLM negotiates no signing otherwise, MIT and Samba then complete
+			// without the MIC their own request-mic asked for, and the fall-back can
+			// never succeed.
+			cfg := c.cfg
+			cfg.Flags |= sspi.FlagIntegrity
+			inner, err := s.cred.NewInitiator(cfg)
 			if err != nil {
 				return nil, false, err
 			}

@@ -3,12 +3,11 @@ package ntlm_test
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/gossp/gossp/internal/interop/record"
 	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/sspi"
 )
@@ -29,12 +28,8 @@ func seedTokens(f *testing.F) [][]byte {
 	}
 	paths, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		conv, err := record.Load(p)
 		if err != nil {
-			f.Fatal(err)
-		}
-		var conv conversation
-		if err := json.Unmarshal(data, &conv); err != nil {
 			f.Fatal(err)
 		}
 		for _, t := range conv.Tokens {

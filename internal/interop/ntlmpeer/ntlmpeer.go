@@ -1,8 +1,9 @@
 // Package ntlmpeer drives third-party NTLM implementations from Go tests: Samba's
 // ntlm_auth (as initiator, and as an acceptor that checks the password locally, with
 // no winbindd) and impacket (as initiator, with message signing and sealing by
-// impacket's own functions). peer.py plays one side of an NTLMSSP handshake and
-// answers line-based requests; the Go test plays the other side with gossp.
+// impacket's own functions), and both also speaking SPNEGO around their NTLM (Samba as
+// initiator and acceptor, impacket as initiator). peer.py plays one side of a handshake
+// and answers line-based requests; the Go test plays the other side with gossp.
 package ntlmpeer
 
 import (
@@ -38,17 +39,43 @@ const (
 	// ImpacketClient is impacket.ntlm (NTLMv2), an initiator with Seal, Unseal, Sign
 	// and Verify.
 	ImpacketClient = "impacket-client"
+	// SambaSpnegoClient is ntlm_auth --helper-protocol=gss-spnego-client, a SPNEGO
+	// initiator offering NTLMSSP alone. Options.Features are the NTLMSSP features it
+	// asks for; without NTLMSSP_FEATURE_SIGN its NTLM cannot sign, and it then neither
+	// sends nor expects a mechListMIC. A token on its first Step is the acceptor's
+	// NegTokenInit2 (acceptor first). SessionKey works after the handshake.
+	SambaSpnegoClient = "samba-spnego-client"
+	// SambaSpnegoServer is ntlm_auth --helper-protocol=gss-spnego --password=..., a
+	// SPNEGO acceptor (NTLMSSP only) that checks the response locally, accepting any
+	// user name with Options.Password. Step(nil) first returns its NegTokenInit2
+	// (acceptor first). A refused logon is an error wrapping ErrDenied. SessionKey and
+	// User work after the handshake.
+	SambaSpnegoServer = "samba-spnego-server"
+	// ImpacketSpnegoClient is ImpacketClient inside impacket.spnego's NegTokenInit and
+	// NegTokenResp, as impacket's SMB client sends them: NTLMSSP alone, no mechListMIC.
+	// Its Step answers the acceptor's last token with no token and done, or with
+	// ErrDenied when that token is not accept-completed. Seal, Unseal, Sign and Verify
+	// work as for ImpacketClient.
+	ImpacketSpnegoClient = "impacket-spnego-client"
+)
+
+// Features ntlm_auth's SF request can ask for (SambaSpnegoClient).
+const (
+	FeatureSign = "NTLMSSP_FEATURE_SIGN"
+	FeatureSeal = "NTLMSSP_FEATURE_SEAL"
 )
 
 // Options configure a peer.
 type Options struct {
-	Role     string // SambaClient, SambaServer or ImpacketClient
+	Role     string // one of the roles above
 	Domain   string
-	User     string // SambaServer: not checked, ntlm_auth's local check takes any name
+	User     string // the Samba acceptors: not checked, ntlm_auth's local check takes any name
 	Password string
 	// Workstation is the initiator's computer name; empty leaves the peer's default.
 	Workstation string
-	Env         []string // extra environment
+	// Features are the NTLMSSP features SambaSpnegoClient asks for (FeatureSign, ...).
+	Features []string
+	Env      []string // extra environment
 }
 
 // Peer is a running peer.
@@ -65,7 +92,7 @@ type Peer struct {
 var ErrPeer = errors.New("NTLM peer")
 
 // ErrDenied is wrapped (with ErrPeer) when the Samba acceptor refuses the logon, its
-// helper's NA answer.
+// helper's NA answer, or when a SPNEGO initiator refuses the acceptor's token.
 var ErrDenied = fmt.Errorf("%w: logon denied", ErrPeer)
 
 // pythonPath is Debian's interpreter: a python3 earlier in PATH (pyenv, a venv) lacks
@@ -85,7 +112,7 @@ func Python(t testing.TB, withImpacket bool) string {
 	}
 	if withImpacket && missing == nil {
 		what = "python3-impacket"
-		out, err := exec.Command(py, "-c", "import impacket.ntlm, Cryptodome.Cipher.ARC4").CombinedOutput()
+		out, err := exec.Command(py, "-c", "import impacket.ntlm, impacket.spnego, Cryptodome.Cipher.ARC4").CombinedOutput()
 		if err != nil {
 			missing = fmt.Errorf("%s cannot import impacket (Debian package python3-impacket): %w: %s", py, err, bytes.TrimSpace(out))
 		}
@@ -141,11 +168,11 @@ func Start(t testing.TB, o Options) *Peer {
 	var args []string
 	var py string
 	switch o.Role {
-	case SambaClient, SambaServer:
+	case SambaClient, SambaServer, SambaSpnegoClient, SambaSpnegoServer:
 		na := NtlmAuth(t)
 		py = Python(t, false)
 		args = []string{"--ntlm-auth", na, "--configfile", smbConf(t, o.Domain)}
-	case ImpacketClient:
+	case ImpacketClient, ImpacketSpnegoClient:
 		py = Python(t, true)
 	default:
 		t.Fatalf("ntlmpeer: unknown role %q", o.Role)
@@ -162,6 +189,9 @@ func Start(t testing.TB, o Options) *Peer {
 	args = append([]string{path, "--role", o.Role, "--user", user, "--domain", o.Domain, "--password", o.Password}, args...)
 	if o.Workstation != "" {
 		args = append(args, "--workstation", o.Workstation)
+	}
+	if len(o.Features) > 0 {
+		args = append(args, "--features", strings.Join(o.Features, ","))
 	}
 	cmd := exec.Command(py, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
@@ -291,7 +321,7 @@ func (p *Peer) Flags() (uint32, error) {
 	return uint32(v), nil
 }
 
-// User returns the name the Samba acceptor authenticated, as "DOMAIN\user".
+// User returns the name a Samba acceptor authenticated, as "DOMAIN\user".
 func (p *Peer) User() (string, error) {
 	b, err := p.bytes("USER")
 	return string(b), err

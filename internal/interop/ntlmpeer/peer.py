@@ -11,16 +11,32 @@ by the Go test:
   impacket-client  impacket.ntlm getNTLMSSPType1/getNTLMSSPType3, NTLMv2 (initiator);
                    after the handshake it signs and seals with impacket's own
                    ntlm.SIGN/ntlm.SEAL and the keys impacket's SIGNKEY/SEALKEY derive
+  samba-spnego-client
+                   Samba's ntlm_auth --helper-protocol=gss-spnego-client (initiator):
+                   whole SPNEGO tokens around Samba's NTLMSSP; --features names the
+                   NTLMSSP_FEATURE_* it asks for (its SF request) before it starts; a
+                   token on its first step is the acceptor's NegTokenInit2
+  samba-spnego-server
+                   Samba's ntlm_auth --helper-protocol=gss-spnego with --password, so it
+                   checks the response locally (acceptor); STEP - on its first step
+                   returns its NegTokenInit2 (acceptor first)
+  impacket-spnego-client
+                   impacket-client inside impacket.spnego's SPNEGO_NegTokenInit and
+                   SPNEGO_NegTokenResp (initiator); impacket sends no mechListMIC
 
 Arguments: --role ROLE --user U --domain D --password P [--workstation W]
            [--ntlm-auth PATH --configfile SMB.CONF]   (samba roles)
+           [--features NTLMSSP_FEATURE_SIGN,...]      (samba-spnego-client)
 
 Every binary value travels as hex, "-" for none. Requests and answers:
   STEP <hex or ->      -> TOKEN <hex or -> CONTINUE|COMPLETE
-                          DENIED <text>  (samba-server: ntlm_auth answered NA)
+                          DENIED <text>  (samba-server, samba-spnego-server: ntlm_auth
+                          answered NA; the SPNEGO clients: they refused the acceptor's
+                          token)
   KEY                  -> OK <hex>        the exported session key
   FLAGS                -> OK <8 hex>      the negotiated NTLMSSP flags
-  USER                 -> OK <hex>        samba-server: the name ntlm_auth authenticated (UTF-8)
+  USER                 -> OK <hex>        samba-server, samba-spnego-server: the name
+                                          ntlm_auth authenticated (UTF-8)
   SEAL <msg>           -> OK <hex>        impacket: 16-byte signature || sealed message
   UNSEAL <token>       -> OK <hex>        impacket: checks the signature, returns the message
   SIGN <msg>           -> OK <hex>        impacket: 16-byte signature
@@ -205,7 +221,111 @@ class ImpacketClient:
         self.recv_seq += 1
 
 
-ROLES = {'samba-client': SambaClient, 'samba-server': SambaServer, 'impacket-client': ImpacketClient}
+class SambaSpnegoClient:
+    """ntlm_auth --helper-protocol=gss-spnego-client. Its line protocol, learnt by
+    trying it (Samba 4.17): SF <features> -> OK; YR -> YR <NegTokenInit>, or YR <the
+    acceptor's NegTokenInit2> -> KK <NegTokenInit>; TT <token> -> KK <token> (more to
+    come), AF <token>|AF (done), NA <status> (refused) or BH <text> (broken helper).
+    Tokens are base64, whole SPNEGO tokens."""
+
+    def __init__(self, a):
+        self.na = NtlmAuth(a, 'gss-spnego-client')
+        self.features = [f for f in a.features.split(',') if f]
+        self.started = False
+
+    def step(self, tok):
+        if not self.started:
+            # A token on the first step is the acceptor's NegTokenInit2 (acceptor first).
+            self.started = True
+            if self.features:
+                code, rest = self.na.tx('SF ' + ' '.join(self.features))
+                if code != 'OK':
+                    raise PeerError('SF answered %s %s' % (code, rest))
+            code, rest = self.na.tx('YR ' + base64.b64encode(tok).decode() if tok else 'YR')
+            if code not in ('YR', 'KK'):
+                raise PeerError('YR answered %s %s' % (code, rest))
+            return base64.b64decode(rest), False
+        code, rest = self.na.tx('TT ' + base64.b64encode(tok).decode())
+        if code == 'KK':
+            return base64.b64decode(rest), False
+        if code == 'AF':
+            return (b'' if rest in ('', '*') else base64.b64decode(rest)), True
+        if code == 'NA':
+            raise Denied(rest)
+        raise PeerError('TT answered %s %s' % (code, rest))
+
+
+class SambaSpnegoServer:
+    """ntlm_auth --helper-protocol=gss-spnego with --password: a SPNEGO acceptor that
+    checks the NTLM response locally, without winbindd. Its line protocol (Samba 4.17):
+    YR -> TT <NegTokenInit2> * (acceptor first); YR <token> (the first) or KK <token> ->
+    TT <token> * (more to come), AF <token>|* <DOMAIN\\user> (accepted), NA <token>|*
+    <status> (refused). Tokens are base64, whole SPNEGO tokens."""
+
+    def __init__(self, a):
+        self.na = NtlmAuth(a, 'gss-spnego')
+        self.started = False
+        self.user = None
+
+    def step(self, tok):
+        if not tok and self.started:
+            raise PeerError('the acceptor needs a token')
+        req = ('KK ' if self.started else 'YR ') + base64.b64encode(tok).decode() if tok else 'YR'
+        self.started = True
+        code, rest = self.na.tx(req)
+        f = rest.split(' ', 1)
+        out = b'' if f[0] in ('', '*') else base64.b64decode(f[0])
+        arg = f[1] if len(f) > 1 else ''
+        if code == 'TT':
+            return out, False
+        if code == 'AF':
+            self.user = arg
+            return out, True
+        if code == 'NA':
+            raise Denied('%s (token %s)' % (arg, h(out)))
+        raise PeerError('%s answered %s %s' % (req[:2], code, rest))
+
+
+class ImpacketSpnegoClient(ImpacketClient):
+    """impacket's NTLM client wrapped by impacket.spnego, as impacket's SMB client does:
+    a NegTokenInit offering NTLMSSP alone with the NEGOTIATE, a NegTokenResp with the
+    AUTHENTICATE and no mechListMIC, then the acceptor's last NegTokenResp."""
+
+    def __init__(self, a):
+        super().__init__(a)
+        from impacket import spnego
+        self.spnego = spnego
+        self.done = False
+
+    def step(self, tok):
+        sp = self.spnego
+        if self.t1 is None:
+            t1, _ = super().step(tok)
+            init = sp.SPNEGO_NegTokenInit()
+            init['MechTypes'] = [sp.TypesMech['NTLMSSP - Microsoft NTLM Security Support Provider']]
+            init['MechToken'] = t1
+            return init.getData(), False
+        if self.done:
+            raise PeerError('the handshake has ended')
+        resp = sp.SPNEGO_NegTokenResp(tok)
+        state = resp.fields.get('NegState')
+        if self.key_ is None:
+            if state != b'\x01':
+                raise PeerError('the CHALLENGE came with negState %r, not accept-incomplete' % state)
+            t3, _ = super().step(resp['ResponseToken'])
+            out = sp.SPNEGO_NegTokenResp()
+            out['ResponseToken'] = t3
+            return out.getData(), False
+        # The acceptor's verdict on the AUTHENTICATE.
+        if state != b'\x00':
+            raise Denied('negState %r' % state)
+        self.done = True
+        return b'', True
+
+
+ROLES = {'samba-client': SambaClient, 'samba-server': SambaServer, 'impacket-client': ImpacketClient,
+         'samba-spnego-client': SambaSpnegoClient, 'samba-spnego-server': SambaSpnegoServer,
+         'impacket-spnego-client': ImpacketSpnegoClient}
 
 
 def main():
@@ -217,6 +337,7 @@ def main():
     ap.add_argument('--workstation', default='')
     ap.add_argument('--ntlm-auth', default='ntlm_auth')
     ap.add_argument('--configfile')
+    ap.add_argument('--features', default='')
     a = ap.parse_args()
     peer = ROLES[a.role](a)
 
@@ -235,7 +356,7 @@ def main():
                 out.write('OK %s\n' % h((peer.na if hasattr(peer, 'na') else peer).key()))
             elif f[0] == 'FLAGS':
                 out.write('OK %08x\n' % (peer.na if hasattr(peer, 'na') else peer).flags())
-            elif f[0] == 'USER' and isinstance(peer, SambaServer):
+            elif f[0] == 'USER' and isinstance(peer, (SambaServer, SambaSpnegoServer)):
                 if peer.user is None:
                     raise PeerError('nobody has been authenticated')
                 out.write('OK %s\n' % h(peer.user.encode()))
