@@ -1,0 +1,389 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/gossp/gossp/negoex"
+	pluginv1 "github.com/gossp/gossp/proto/gossp/plugin/v1"
+	"github.com/gossp/gossp/sspi"
+)
+
+func grpcDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))}
+}
+
+// result turns a response's Result into an SSPI status and error.
+func result(r *pluginv1.Result) (sspi.Status, error) {
+	st := sspi.Status(r.GetStatus())
+	if !st.IsFailure() {
+		return st, nil
+	}
+	return st, &sspi.Error{Status: st, Err: fmt.Errorf("%s", r.GetMessage())}
+}
+
+// remotePackage is a plugin's scheme as an sspi.Package.
+type remotePackage struct{ m *managed }
+
+func (p *remotePackage) Info() sspi.PackageInfo {
+	p.m.mu.Lock()
+	defer p.m.mu.Unlock()
+	return p.m.info
+}
+
+// call runs f against the live plugin with the host's per-call deadline.
+func (m *managed) call(ctx context.Context, f func(ctx context.Context, c pluginv1.AuthSchemeServiceClient) error) (uint64, error) {
+	c, gen, err := m.conn()
+	if err != nil {
+		return 0, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, m.host.cfg.CallTimeout)
+	defer cancel()
+	if err := f(cctx, c); err != nil {
+		return gen, m.failed(gen, err)
+	}
+	return gen, nil
+}
+
+// AcquireCredentials acquires in the plugin. Material is sent as JSON.
+func (p *remotePackage) AcquireCredentials(ctx context.Context, req sspi.CredentialRequest) (sspi.Credential, error) {
+	c := &remoteCred{m: p.m, req: req}
+	if err := c.acquire(ctx); err != nil {
+		return nil, sspi.WithOp(err, p.m.cand.manifest.Name, "AcquireCredentials")
+	}
+	return c, nil
+}
+
+// remoteCred is a credential in a plugin. After a plugin restart it is acquired again
+// in the new process, from the request kept here.
+type remoteCred struct {
+	m   *managed
+	req sspi.CredentialRequest
+
+	mu        sync.Mutex
+	id, gen   uint64
+	principal string
+	closed    bool
+}
+
+func (c *remoteCred) acquire(ctx context.Context) error {
+	pr := &pluginv1.AcquireCredentialsRequest{
+		Credential: c.m.newID(),
+		Use:        pluginv1.CredentialUse(c.req.Use),
+		Principal:  c.req.Principal,
+	}
+	if id := c.req.Identity; id != nil {
+		pr.Identity = &pluginv1.Identity{User: id.User, Domain: id.Domain, Password: id.Password}
+	}
+	if c.req.Material != nil {
+		b, err := json.Marshal(c.req.Material)
+		if err != nil {
+			return sspi.Errorf(sspi.ErrUnknownCredentials, "material cannot be sent to a plugin: %w", err)
+		}
+		pr.Material = b
+	}
+	var resp *pluginv1.AcquireCredentialsResponse
+	gen, err := c.m.call(ctx, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (err error) {
+		resp, err = cl.AcquireCredentials(ctx, pr)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := result(resp.GetResult()); err != nil {
+		return err
+	}
+	c.id, c.gen, c.principal = pr.Credential, gen, resp.GetPrincipal()
+	return nil
+}
+
+// current returns the credential's handle in the live process, acquiring it again
+// after a restart.
+func (c *remoteCred) current(ctx context.Context) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, sspi.ErrInvalidHandle
+	}
+	_, gen, err := c.m.conn()
+	if err != nil {
+		return 0, err
+	}
+	if gen != c.gen {
+		if err := c.acquire(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return c.id, nil
+}
+
+func (c *remoteCred) Attributes() sspi.CredentialAttributes {
+	return sspi.CredentialAttributes{Package: c.m.cand.manifest.Name, Use: c.req.Use, Principal: c.principal}
+}
+
+func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remoteCtx, error) {
+	ctx := context.Background()
+	credID, err := c.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	x := &remoteCtx{m: c.m, id: c.m.newID(), initiator: initiator}
+	req := &pluginv1.NewContextRequest{
+		Context: x.id, Credential: credID, Initiator: initiator, Target: cfg.Target,
+		Flags: uint32(cfg.Flags), AllowMissingBindings: cfg.AllowMissingBindings,
+	}
+	if cb := cfg.ChannelBindings; cb != nil {
+		req.ChannelBindings = &pluginv1.ChannelBindings{
+			InitiatorAddrType: cb.InitiatorAddrType, InitiatorAddress: cb.InitiatorAddress,
+			AcceptorAddrType: cb.AcceptorAddrType, AcceptorAddress: cb.AcceptorAddress,
+			ApplicationData: cb.ApplicationData,
+		}
+	}
+	var resp *pluginv1.NewContextResponse
+	x.gen, err = c.m.call(ctx, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (err error) {
+		resp, err = cl.NewContext(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := result(resp.GetResult()); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+func (c *remoteCred) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error) {
+	x, err := c.newContext(cfg, true)
+	if err != nil {
+		return nil, sspi.WithOp(err, c.m.cand.manifest.Name, "NewInitiator")
+	}
+	return x, nil
+}
+
+func (c *remoteCred) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) {
+	x, err := c.newContext(cfg, false)
+	if err != nil {
+		return nil, sspi.WithOp(err, c.m.cand.manifest.Name, "NewAcceptor")
+	}
+	return x, nil
+}
+
+func (c *remoteCred) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	// Only the process that holds it can free it; a crashed one took it along.
+	if _, gen, err := c.m.conn(); err == nil && gen == c.gen {
+		c.m.call(context.Background(), func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) error {
+			_, err := cl.FreeCredentials(ctx, &pluginv1.FreeCredentialsRequest{Credential: c.id})
+			return err
+		})
+	}
+	return nil
+}
+
+// remoteCtx is a context in a plugin. It lives and dies with the process generation
+// that made it: after a crash every call fails cleanly.
+type remoteCtx struct {
+	m         *managed
+	id, gen   uint64
+	initiator bool
+
+	mu     sync.Mutex
+	closed bool
+	done   bool
+}
+
+// invoke calls the plugin for this context, refusing if the process that holds it is
+// gone.
+func (x *remoteCtx) invoke(ctx context.Context, op string, f func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error)) (sspi.Status, error) {
+	x.mu.Lock()
+	closed := x.closed
+	x.mu.Unlock()
+	if closed {
+		return sspi.ErrInvalidHandle, sspi.WithOp(sspi.ErrInvalidHandle, x.m.cand.manifest.Name, op)
+	}
+	var res *pluginv1.Result
+	gen, err := x.m.call(ctx, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (err error) {
+		res, err = f(ctx, cl)
+		return err
+	})
+	if err == nil && gen != x.gen {
+		err = sspi.Errorf(sspi.ErrInternal, "plugin %s restarted: the context was lost", x.m.cand.manifest.Name)
+	}
+	if err != nil {
+		return sspi.StatusOf(err), sspi.WithOp(err, x.m.cand.manifest.Name, op)
+	}
+	st, err := result(res)
+	return st, sspi.WithOp(err, x.m.cand.manifest.Name, op)
+}
+
+func (x *remoteCtx) step(ctx context.Context, op string, input []byte) ([]byte, sspi.Status, error) {
+	var out []byte
+	st, err := x.invoke(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.Step(ctx, &pluginv1.StepRequest{Context: x.id, Input: input})
+		out = r.GetOutput()
+		return r.GetResult(), err
+	})
+	if err == nil && st == sspi.StatusOK {
+		x.mu.Lock()
+		x.done = true
+		x.mu.Unlock()
+	}
+	return out, st, err
+}
+
+func (x *remoteCtx) InitializeContext(ctx context.Context, input []byte) ([]byte, sspi.Status, error) {
+	return x.step(ctx, "InitializeContext", input)
+}
+
+func (x *remoteCtx) AcceptContext(ctx context.Context, input []byte) ([]byte, sspi.Status, error) {
+	return x.step(ctx, "AcceptContext", input)
+}
+
+// MetaData implements negoex.MetaDataContext.
+func (x *remoteCtx) MetaData(ctx context.Context) ([]byte, error) {
+	var md []byte
+	_, err := x.invoke(ctx, "QueryMetaData", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.QueryMetaData(ctx, &pluginv1.QueryMetaDataRequest{Context: x.id})
+		if r.GetHasMetaData() {
+			md = r.GetMetaData()
+			if md == nil {
+				md = []byte{}
+			}
+		}
+		return r.GetResult(), err
+	})
+	return md, err
+}
+
+// PeerMetaData implements negoex.MetaDataContext.
+func (x *remoteCtx) PeerMetaData(ctx context.Context, data []byte) error {
+	_, err := x.invoke(ctx, "ExchangeMetaData", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.ExchangeMetaData(ctx, &pluginv1.ExchangeMetaDataRequest{Context: x.id, MetaData: data})
+		return r.GetResult(), err
+	})
+	return err
+}
+
+func (x *remoteCtx) query(sessionKey, verifyKeys bool) (*pluginv1.QueryContextResponse, error) {
+	var resp *pluginv1.QueryContextResponse
+	_, err := x.invoke(context.Background(), "QueryContext", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.QueryContext(ctx, &pluginv1.QueryContextRequest{Context: x.id, SessionKey: sessionKey, VerifyKeys: verifyKeys})
+		resp = r
+		return r.GetResult(), err
+	})
+	return resp, err
+}
+
+// VerifyKeys implements negoex.KeyedContext.
+func (x *remoteCtx) VerifyKeys() (sign, verify negoex.Key, ok bool) {
+	r, err := x.query(false, true)
+	if err != nil || !r.GetHasVerifyKeys() {
+		return negoex.Key{}, negoex.Key{}, false
+	}
+	return negoex.Key{Etype: r.GetSignKey().GetEtype(), Value: r.GetSignKey().GetValue()},
+		negoex.Key{Etype: r.GetVerifyKey().GetEtype(), Value: r.GetVerifyKey().GetValue()}, true
+}
+
+func (x *remoteCtx) Attributes() sspi.ContextAttributes {
+	x.m.mu.Lock()
+	info := x.m.info
+	x.m.mu.Unlock()
+	a := sspi.ContextAttributes{Package: info, Path: []string{info.Name}, Initiator: x.initiator,
+		Sizes: sspi.Sizes{MaxToken: info.MaxToken}}
+	r, err := x.query(false, false)
+	if err != nil {
+		a.State = sspi.NegotiationFailed
+		return a
+	}
+	a.Established = r.GetEstablished()
+	if a.Established {
+		a.State = sspi.NegotiationComplete
+	}
+	a.Flags = sspi.ContextFlags(r.GetFlags())
+	a.ClientName, a.ServerName, a.Authority = r.GetClientName(), r.GetServerName(), r.GetAuthority()
+	a.Sizes.MaxSignature = int(r.GetMaxSignature())
+	a.Sizes.SecurityTrailer = int(r.GetSecurityTrailer())
+	a.Sizes.BlockSize = int(r.GetBlockSize())
+	if e := r.GetExpiry(); e != 0 {
+		a.Expiry = time.Unix(e, 0)
+	}
+	return a
+}
+
+func (x *remoteCtx) SessionKey() ([]byte, error) {
+	r, err := x.query(true, false)
+	if err != nil {
+		return nil, err
+	}
+	return r.GetSessionKey(), nil
+}
+
+func (x *remoteCtx) MakeSignature(msg []byte) ([]byte, error) {
+	var sig []byte
+	_, err := x.invoke(context.Background(), "MakeSignature", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.MakeSignature(ctx, &pluginv1.MakeSignatureRequest{Context: x.id, Message: msg})
+		sig = r.GetSignature()
+		return r.GetResult(), err
+	})
+	return sig, err
+}
+
+func (x *remoteCtx) VerifySignature(msg, sig []byte) error {
+	_, err := x.invoke(context.Background(), "VerifySignature", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.VerifySignature(ctx, &pluginv1.VerifySignatureRequest{Context: x.id, Message: msg, Signature: sig})
+		return r.GetResult(), err
+	})
+	return err
+}
+
+func (x *remoteCtx) EncryptMessage(msg []byte) ([]byte, error) {
+	var tok []byte
+	_, err := x.invoke(context.Background(), "EncryptMessage", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.EncryptMessage(ctx, &pluginv1.EncryptMessageRequest{Context: x.id, Message: msg})
+		tok = r.GetToken()
+		return r.GetResult(), err
+	})
+	return tok, err
+}
+
+func (x *remoteCtx) DecryptMessage(tok []byte) ([]byte, error) {
+	var msg []byte
+	_, err := x.invoke(context.Background(), "DecryptMessage", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.DecryptMessage(ctx, &pluginv1.DecryptMessageRequest{Context: x.id, Token: tok})
+		msg = r.GetMessage()
+		return r.GetResult(), err
+	})
+	if err == nil && msg == nil {
+		msg = []byte{}
+	}
+	return msg, err
+}
+
+func (x *remoteCtx) Close() error {
+	x.mu.Lock()
+	if x.closed {
+		x.mu.Unlock()
+		return nil
+	}
+	x.closed = true
+	x.mu.Unlock()
+	// Best effort: a crashed plugin took the context with it.
+	if _, gen, err := x.m.conn(); err == nil && gen == x.gen {
+		x.m.call(context.Background(), func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) error {
+			_, err := cl.DeleteContext(ctx, &pluginv1.DeleteContextRequest{Context: x.id})
+			return err
+		})
+	}
+	return nil
+}
