@@ -1,33 +1,84 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 
+	"github.com/gossp/gossp/negoex"
+	"github.com/gossp/gossp/negoex/plugin"
+	"github.com/gossp/gossp/negotiate"
 	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/packages/psk"
 	"github.com/gossp/gossp/sspi"
 )
 
-// defaults is the embedded default configuration: the packages a fresh clone has with
-// no setup, and the demo identities that exercise them.
+// defaults is the embedded default configuration: the stack a fresh clone has with no
+// setup — Negotiate over NegoEx (with PSK in process, and any plugins of a packages
+// directory) and NTLM — and the demo identities that exercise it.
 type defaults struct {
-	registry *sspi.Registry
-	psk      *psk.Package
-	ntlm     *ntlm.Package
-	pskKey   []byte // a fresh random key per run, shared by the demo's two sides
-	password string // the demo user's NTLM password, fresh per run
+	registry  *sspi.Registry
+	negotiate *negotiate.Package
+	negoex    *negoex.Package
+	psk       *psk.Package
+	ntlm      *ntlm.Package
+	host      *plugin.Host // nil without a packages directory
+	pskKey    []byte       // a fresh random key per run, shared by the demo's two sides
+	password  string       // the demo user's NTLM password, fresh per run
 }
 
-func newDefaults(logger *slog.Logger) (*defaults, error) {
+// options say where the configuration comes from.
+type options struct {
+	dir       string // packages directory; empty for none
+	overrides string // operator overrides file; empty for none
+}
+
+func newDefaults(ctx context.Context, logger *slog.Logger, o options) (*defaults, error) {
 	d := &defaults{
 		psk:  psk.New(psk.Config{Logger: logger}),
 		ntlm: ntlm.New(ntlm.Config{Logger: logger, NetBIOSDomain: "GOSSP", NetBIOSComputer: "DEMO", Workstation: "CLIENT"}),
 	}
+	schemes := []negoex.Scheme{{Package: d.psk, Priority: 0}}
+	if o.dir != "" {
+		cfg := plugin.HostConfig{Dir: o.dir, Logger: logger}
+		if o.overrides != "" {
+			ov, err := plugin.LoadOverrides(o.overrides)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Overrides = ov
+		}
+		h, err := plugin.Open(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		d.host = h
+		// A plugin serving the built-in PSK's scheme replaces it.
+		for _, s := range h.Schemes() {
+			if s.Package.Info().AuthScheme == psk.AuthScheme {
+				schemes = nil
+			}
+		}
+		schemes = append(schemes, h.Schemes()...)
+	}
 	var err error
-	if d.registry, err = sspi.NewRegistry(d.ntlm, d.psk); err != nil {
+	if d.negoex, err = negoex.New(negoex.Config{Schemes: schemes, Logger: logger}); err != nil {
+		d.close()
 		return nil, err
+	}
+	if d.negotiate, err = negotiate.New(negotiate.Config{Packages: []sspi.Package{d.negoex, d.ntlm}, Logger: logger}); err != nil {
+		d.close()
+		return nil, err
+	}
+	pkgs := []sspi.Package{d.negotiate, d.negoex, d.ntlm}
+	for _, s := range schemes {
+		pkgs = append(pkgs, s.Package) // the built-in PSK unless a plugin replaced it
+	}
+	if d.registry, err = sspi.NewRegistry(pkgs...); err != nil {
+		d.close()
+		return nil, fmt.Errorf("default configuration: %w", err)
 	}
 	d.pskKey = make([]byte, 32)
 	rand.Read(d.pskKey)
@@ -35,4 +86,11 @@ func newDefaults(logger *slog.Logger) (*defaults, error) {
 	rand.Read(pw)
 	d.password = hex.EncodeToString(pw)
 	return d, nil
+}
+
+// close stops the plugins, if any.
+func (d *defaults) close() {
+	if d.host != nil {
+		d.host.Close()
+	}
 }

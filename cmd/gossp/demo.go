@@ -5,8 +5,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
+	"github.com/gossp/gossp/negoex"
+	"github.com/gossp/gossp/negotiate"
 	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/packages/psk"
 	"github.com/gossp/gossp/sspi"
@@ -14,20 +17,22 @@ import (
 
 func runDemo(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet(e, "demo", "[-package NAME] [-v]")
-	pkgName := fs.String("package", psk.Name, "security package to authenticate with")
+	pkgName := fs.String("package", negotiate.Name, "security package to authenticate with: Negotiate, NegoExtender, NTLM, PSK, or a plugin's")
+	dir := fs.String("dir", "", "packages directory of plugin schemes to offer through NegoEx")
 	verbose := fs.Bool("v", false, "log the packages' debug events to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
+	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	d, err := newDefaults(logger)
+	d, err := newDefaults(ctx, logger, options{dir: *dir})
 	if err != nil {
 		return err
 	}
+	defer d.close()
 	info, err := d.registry.QuerySecurityPackageInfo(*pkgName)
 	if err != nil {
 		return err
@@ -63,7 +68,8 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 
 	ca, sa := client.Attributes(), server.Attributes()
 	fmt.Fprintf(e.stdout, "\nEstablished in %v\n", elapsed.Round(time.Microsecond))
-	fmt.Fprintf(e.stdout, "  package:        %s\n", sa.Package.Name)
+	fmt.Fprintf(e.stdout, "  package:        %s (%s)\n", sa.Package.Name, sa.Package.Origin)
+	fmt.Fprintf(e.stdout, "  path:           %s\n", strings.Join(sa.Path, " -> "))
 	fmt.Fprintf(e.stdout, "  client name:    %s\n", sa.ClientName)
 	fmt.Fprintf(e.stdout, "  server name:    %s\n", ca.ServerName)
 	fmt.Fprintf(e.stdout, "  granted flags:  %v\n", sa.Flags)
@@ -147,35 +153,47 @@ func printFrame(e *env, n int, dir string, tok []byte, st sspi.Status) {
 	fmt.Fprintln(e.stdout)
 }
 
-// demoCredentials acquires a matching client and server credential of the package.
+// demoCredentials acquires a matching client and server credential of the package:
+// the demo user's NTLM password and PSK key, given to whichever layer needs them.
 func (d *defaults) demoCredentials(ctx context.Context, name string) (client, server sspi.Credential, err error) {
-	switch name {
-	case ntlm.Name:
-		client, err = d.ntlm.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
-			Identity: &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}})
-		if err != nil {
-			return nil, nil, err
+	pskClient := psk.Credentials{ClientKey: psk.ClientKey{Identity: "alice", Key: d.pskKey}, KeyStore: psk.Keys{"alice": d.pskKey}}
+	// Plugins get PSK material as JSON (see plugins/psk).
+	pskJSON := map[string]any{"identity": "alice", "key": d.pskKey, "keys": map[string][]byte{"alice": d.pskKey}}
+	users := ntlm.Users{{Domain: "GOSSP", User: "alice", NTHash: ntlm.NTHash(d.password)}}
+	schemes := map[string]any{}
+	for _, info := range d.negoex.Schemes() {
+		if info.Origin == sspi.OriginPlugin {
+			schemes[info.Name] = pskJSON
+		} else {
+			schemes[info.Name] = pskClient
 		}
-		server, err = d.ntlm.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsInbound,
-			Material: ntlm.Users{{Domain: "GOSSP", User: "alice", NTHash: ntlm.NTHash(d.password)}}})
-		if err != nil {
-			client.Close()
-			return nil, nil, err
-		}
-		return client, server, nil
-	case psk.Name:
-		client, err = d.psk.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
-			Material: psk.ClientKey{Identity: "alice", Key: d.pskKey}})
-		if err != nil {
-			return nil, nil, err
-		}
-		server, err = d.psk.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsInbound,
-			Principal: "host/localhost", Material: psk.Keys{"alice": d.pskKey}})
-		if err != nil {
-			client.Close()
-			return nil, nil, err
-		}
-		return client, server, nil
 	}
-	return nil, nil, fmt.Errorf("%w: the demo has no credentials for package %q", errUsage, name)
+	nx := negoex.Options{Material: schemes}
+	identity := &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}
+	var clientReq, serverReq sspi.CredentialRequest
+	switch {
+	case strings.EqualFold(name, negotiate.Name):
+		clientReq = sspi.CredentialRequest{Identity: identity, Material: negotiate.Options{Material: map[string]any{negoex.Name: nx}}}
+		serverReq = sspi.CredentialRequest{Material: negotiate.Options{Material: map[string]any{negoex.Name: nx, ntlm.Name: users}}}
+	case strings.EqualFold(name, negoex.Name):
+		clientReq, serverReq = sspi.CredentialRequest{Material: nx}, sspi.CredentialRequest{Material: nx}
+	case strings.EqualFold(name, ntlm.Name):
+		clientReq = sspi.CredentialRequest{Identity: identity}
+		serverReq = sspi.CredentialRequest{Material: users}
+	default:
+		m, ok := schemes[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: the demo has no credentials for package %q", errUsage, name)
+		}
+		clientReq, serverReq = sspi.CredentialRequest{Material: m}, sspi.CredentialRequest{Material: m}
+	}
+	clientReq.Use, serverReq.Use = sspi.CredentialsOutbound, sspi.CredentialsInbound
+	if client, err = d.registry.AcquireCredentials(ctx, name, clientReq); err != nil {
+		return nil, nil, err
+	}
+	if server, err = d.registry.AcquireCredentials(ctx, name, serverReq); err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, server, nil
 }

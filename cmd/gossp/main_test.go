@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,7 @@ func TestDemoAuthenticates(t *testing.T) {
 		t.Fatalf("demo exit %d, stderr:\n%s", code, errOut)
 	}
 	for _, want := range []string{"Frame 1: client -> server", "Established", "client name:    alice",
+		"path:           Negotiate -> NegoExtender -> PSK",
 		"both sides agree: true", `-> "hello from the gossp demo"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
@@ -89,5 +91,31 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t, "demo", "-h"); code != exitOK {
 		t.Errorf("gossp demo -h: exit %d, want 0", code)
+	}
+}
+
+func TestPackagesDir(t *testing.T) {
+	dir := t.TempDir()
+	bad := dir + "/broken"
+	if err := os.Mkdir(bad, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bad+"/package.json", []byte("{not json"), 0o644)
+	code, out, errOut := runCmd(t, "packages", "-dir", dir)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "Plugins in "+dir) || !strings.Contains(out, "refused") {
+		t.Fatalf("output:\n%s", out)
+	}
+	code, out, _ = runCmd(t, "packages", "-json", "-dir", dir)
+	var doc struct {
+		Plugins []pluginJSON `json:"plugins"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Plugins) != 1 || doc.Plugins[0].State != "refused" {
+		t.Fatalf("json: %s", out)
+	}
+	if code, _, _ := runCmd(t, "packages", "-dir", dir+"/nonesuch"); code != exitFail {
+		t.Errorf("missing directory: exit %d, want 1", code)
 	}
 }

@@ -7,29 +7,56 @@ import (
 	"log/slog"
 	"text/tabwriter"
 
+	"github.com/gossp/gossp/negoex/plugin"
 	"github.com/gossp/gossp/sspi"
 )
 
-func runPackages(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "packages", "[-json]")
+func runPackages(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "packages", "[-json] [-dir DIR [-overrides FILE]]")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	dir := fs.String("dir", "", "packages directory: also start and report its plugins")
+	overrides := fs.String("overrides", "", "operator overrides file for the packages directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	d, err := newDefaults(slog.New(slog.DiscardHandler))
+	d, err := newDefaults(ctx, slog.New(slog.DiscardHandler), options{dir: *dir, overrides: *overrides})
 	if err != nil {
 		return err
 	}
+	defer d.close()
 	infos := d.registry.EnumerateSecurityPackages()
+	var plugins []plugin.PackageStatus
+	if d.host != nil {
+		plugins = d.host.Status()
+	}
 	if *asJSON {
-		return writePackagesJSON(e, infos)
+		return writePackagesJSON(e, infos, plugins)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tMECHANISM\tMAX TOKEN\tORIGIN\tCAPABILITIES")
 	for _, p := range infos {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", p.Name, mechanism(p), p.MaxToken, p.Origin, p.Capabilities)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d.host == nil {
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "\nPlugins in %s:\n", *dir)
+	tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tAUTH SCHEME\tVERSION\tPRIORITY\tSTATE\tREASON")
+	for _, p := range plugins {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", orDash(p.Name), orDash(p.AuthScheme), orDash(p.Version), p.Priority, p.State, orDash(p.Reason))
+	}
 	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // mechanism names how a package is negotiated: its GSS OID, its NegoEx auth scheme, or
@@ -64,7 +91,18 @@ type packageJSON struct {
 	Origin       string   `json:"origin"`
 }
 
-func writePackagesJSON(e *env, infos []sspi.PackageInfo) error {
+type pluginJSON struct {
+	Name       string `json:"name"`
+	AuthScheme string `json:"auth_scheme"`
+	Version    string `json:"version,omitempty"`
+	Dir        string `json:"dir"`
+	Priority   int    `json:"priority"`
+	State      string `json:"state"`
+	Reason     string `json:"reason,omitempty"`
+	Restarts   int    `json:"restarts"`
+}
+
+func writePackagesJSON(e *env, infos []sspi.PackageInfo, plugins []plugin.PackageStatus) error {
 	out := make([]packageJSON, 0, len(infos))
 	for _, p := range infos {
 		j := packageJSON{
@@ -82,7 +120,17 @@ func writePackagesJSON(e *env, infos []sspi.PackageInfo) error {
 	}
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if plugins == nil {
+		return enc.Encode(out)
+	}
+	ps := make([]pluginJSON, 0, len(plugins))
+	for _, p := range plugins {
+		ps = append(ps, pluginJSON{p.Name, p.AuthScheme, p.Version, p.Dir, p.Priority, string(p.State), p.Reason, p.Restarts})
+	}
+	return enc.Encode(struct {
+		Packages []packageJSON `json:"packages"`
+		Plugins  []pluginJSON  `json:"plugins"`
+	}{out, ps})
 }
 
 func capabilityNames(c sspi.Capabilities) []string {
