@@ -256,6 +256,14 @@ func (m *managed) newID() uint64 {
 // failed turns a gRPC error into an SSPI error and notices a dead process.
 func (m *managed) failed(gen uint64, err error) error {
 	if st, ok := status.FromError(err); ok && (st.Code() == codes.Unavailable || st.Code() == codes.Canceled) {
+		// A dead plugin's connection breaks a moment before go-plugin reaps the
+		// process: give it that moment, so the crash is noticed now, not on the next call.
+		m.mu.Lock()
+		client := m.client
+		m.mu.Unlock()
+		for i := 0; i < 50 && !client.Exited(); i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
 		m.mu.Lock()
 		if m.gen == gen && m.state == StateRunning && m.client.Exited() {
 			m.crashedLocked("the process exited")
@@ -320,6 +328,9 @@ func (h *Host) Status() []PackageStatus {
 	out := make([]PackageStatus, 0, len(h.pkgs))
 	for _, m := range h.pkgs {
 		m.mu.Lock()
+		if m.state == StateRunning && m.client.Exited() {
+			m.crashedLocked("the process exited")
+		}
 		out = append(out, PackageStatus{
 			Name: m.cand.manifest.Name, AuthScheme: m.cand.manifest.AuthScheme, Version: m.cand.manifest.Version,
 			Dir: m.cand.dir, Priority: m.cand.manifest.Priority, State: m.state, Reason: m.reason, Restarts: m.restarts,

@@ -201,6 +201,11 @@ type remoteCtx struct {
 	mu     sync.Mutex
 	closed bool
 	done   bool
+	// Once established, a context's attributes and keys no longer change: they are
+	// fetched once, not on every question NegoEx and Negotiate ask.
+	attrs    *sspi.ContextAttributes
+	keysSet  bool
+	sign, vk negoex.Key
 }
 
 // invoke calls the plugin for this context, refusing if the process that holds it is
@@ -287,15 +292,33 @@ func (x *remoteCtx) query(sessionKey, verifyKeys bool) (*pluginv1.QueryContextRe
 
 // VerifyKeys implements negoex.KeyedContext.
 func (x *remoteCtx) VerifyKeys() (sign, verify negoex.Key, ok bool) {
+	x.mu.Lock()
+	if x.keysSet {
+		defer x.mu.Unlock()
+		return x.sign, x.vk, true
+	}
+	x.mu.Unlock()
 	r, err := x.query(false, true)
 	if err != nil || !r.GetHasVerifyKeys() {
 		return negoex.Key{}, negoex.Key{}, false
 	}
-	return negoex.Key{Etype: r.GetSignKey().GetEtype(), Value: r.GetSignKey().GetValue()},
-		negoex.Key{Etype: r.GetVerifyKey().GetEtype(), Value: r.GetVerifyKey().GetValue()}, true
+	sign = negoex.Key{Etype: r.GetSignKey().GetEtype(), Value: r.GetSignKey().GetValue()}
+	verify = negoex.Key{Etype: r.GetVerifyKey().GetEtype(), Value: r.GetVerifyKey().GetValue()}
+	x.mu.Lock()
+	x.sign, x.vk, x.keysSet = sign, verify, true
+	x.mu.Unlock()
+	return sign, verify, true
 }
 
 func (x *remoteCtx) Attributes() sspi.ContextAttributes {
+	x.mu.Lock()
+	if x.attrs != nil {
+		defer x.mu.Unlock()
+		a := *x.attrs
+		a.Path = append([]string(nil), a.Path...)
+		return a
+	}
+	x.mu.Unlock()
 	x.m.mu.Lock()
 	info := x.m.info
 	x.m.mu.Unlock()
@@ -317,6 +340,11 @@ func (x *remoteCtx) Attributes() sspi.ContextAttributes {
 	a.Sizes.BlockSize = int(r.GetBlockSize())
 	if e := r.GetExpiry(); e != 0 {
 		a.Expiry = time.Unix(e, 0)
+	}
+	if a.Established {
+		x.mu.Lock()
+		x.attrs = &a
+		x.mu.Unlock()
 	}
 	return a
 }
