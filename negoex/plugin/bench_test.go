@@ -69,3 +69,21 @@ func BenchmarkPluginStart(b *testing.B) {
 		h.Close()
 	}
 }
+
+// BenchmarkRoundTrip is the floor under every leg: one gRPC call (Describe) to a plugin
+// process over AutoMTLS on a unix socket.
+func BenchmarkRoundTrip(b *testing.B) {
+	pskBin, _ := binaries(b)
+	root := b.TempDir()
+	installPackage(b, root, "psk", pskBin, nil)
+	h := openHost(b, root, plugin.HostConfig{})
+	p := h.Schemes()[0].Package
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+			Material: map[string]any{"identity": "alice", "key": hostKey}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

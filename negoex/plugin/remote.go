@@ -234,15 +234,26 @@ func (x *remoteCtx) invoke(ctx context.Context, op string, f func(ctx context.Co
 
 func (x *remoteCtx) step(ctx context.Context, op string, input []byte) ([]byte, sspi.Status, error) {
 	var out []byte
+	var state *pluginv1.QueryContextResponse
 	st, err := x.invoke(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
 		r, err := cl.Step(ctx, &pluginv1.StepRequest{Context: x.id, Input: input})
-		out = r.GetOutput()
+		out, state = r.GetOutput(), r.GetState()
 		return r.GetResult(), err
 	})
-	if err == nil && st == sspi.StatusOK {
+	if err == nil {
 		x.mu.Lock()
-		x.done = true
+		x.done = st == sspi.StatusOK
+		// The step's answer carries what NegoEx asks next (keys, and the attributes
+		// once established): keep it rather than ask again.
+		if state.GetHasVerifyKeys() && !x.keysSet {
+			x.sign = negoex.Key{Etype: state.GetSignKey().GetEtype(), Value: state.GetSignKey().GetValue()}
+			x.vk = negoex.Key{Etype: state.GetVerifyKey().GetEtype(), Value: state.GetVerifyKey().GetValue()}
+			x.keysSet = true
+		}
 		x.mu.Unlock()
+		if state.GetEstablished() {
+			x.cacheAttributes(state)
+		}
 	}
 	return out, st, err
 }
@@ -290,24 +301,12 @@ func (x *remoteCtx) query(sessionKey, verifyKeys bool) (*pluginv1.QueryContextRe
 	return resp, err
 }
 
-// VerifyKeys implements negoex.KeyedContext.
+// VerifyKeys implements negoex.KeyedContext. Keys appear only with a step, and every
+// step's answer carries them, so this never needs a round trip of its own.
 func (x *remoteCtx) VerifyKeys() (sign, verify negoex.Key, ok bool) {
 	x.mu.Lock()
-	if x.keysSet {
-		defer x.mu.Unlock()
-		return x.sign, x.vk, true
-	}
-	x.mu.Unlock()
-	r, err := x.query(false, true)
-	if err != nil || !r.GetHasVerifyKeys() {
-		return negoex.Key{}, negoex.Key{}, false
-	}
-	sign = negoex.Key{Etype: r.GetSignKey().GetEtype(), Value: r.GetSignKey().GetValue()}
-	verify = negoex.Key{Etype: r.GetVerifyKey().GetEtype(), Value: r.GetVerifyKey().GetValue()}
-	x.mu.Lock()
-	x.sign, x.vk, x.keysSet = sign, verify, true
-	x.mu.Unlock()
-	return sign, verify, true
+	defer x.mu.Unlock()
+	return x.sign, x.vk, x.keysSet
 }
 
 func (x *remoteCtx) Attributes() sspi.ContextAttributes {
@@ -319,14 +318,26 @@ func (x *remoteCtx) Attributes() sspi.ContextAttributes {
 		return a
 	}
 	x.mu.Unlock()
+	r, err := x.query(false, false)
+	if err != nil {
+		a := x.attrsFrom(nil)
+		a.State = sspi.NegotiationFailed
+		return a
+	}
+	if r.GetEstablished() {
+		return x.cacheAttributes(r)
+	}
+	return x.attrsFrom(r)
+}
+
+// attrsFrom builds attributes from a plugin's description of the context.
+func (x *remoteCtx) attrsFrom(r *pluginv1.QueryContextResponse) sspi.ContextAttributes {
 	x.m.mu.Lock()
 	info := x.m.info
 	x.m.mu.Unlock()
 	a := sspi.ContextAttributes{Package: info, Path: []string{info.Name}, Initiator: x.initiator,
 		Sizes: sspi.Sizes{MaxToken: info.MaxToken}}
-	r, err := x.query(false, false)
-	if err != nil {
-		a.State = sspi.NegotiationFailed
+	if r == nil {
 		return a
 	}
 	a.Established = r.GetEstablished()
@@ -341,11 +352,15 @@ func (x *remoteCtx) Attributes() sspi.ContextAttributes {
 	if e := r.GetExpiry(); e != 0 {
 		a.Expiry = time.Unix(e, 0)
 	}
-	if a.Established {
-		x.mu.Lock()
-		x.attrs = &a
-		x.mu.Unlock()
-	}
+	return a
+}
+
+// cacheAttributes keeps an established context's attributes: they no longer change.
+func (x *remoteCtx) cacheAttributes(r *pluginv1.QueryContextResponse) sspi.ContextAttributes {
+	a := x.attrsFrom(r)
+	x.mu.Lock()
+	x.attrs = &a
+	x.mu.Unlock()
 	return a
 }
 

@@ -395,7 +395,11 @@ func (s *schemeServer) Step(ctx context.Context, req *pluginv1.StepRequest) (res
 		}
 	}
 	// On failure the output may still hold a token for the peer (an error token).
-	return &pluginv1.StepResponse{Result: r, Output: out}, nil
+	resp = &pluginv1.StepResponse{Result: r, Output: out}
+	if err == nil {
+		resp.State = s.state(e, false, true)
+	}
+	return resp, nil
 }
 
 func (s *schemeServer) QueryContext(_ context.Context, req *pluginv1.QueryContextRequest) (resp *pluginv1.QueryContextResponse, _ error) {
@@ -404,8 +408,14 @@ func (s *schemeServer) QueryContext(_ context.Context, req *pluginv1.QueryContex
 	if err != nil {
 		return &pluginv1.QueryContextResponse{Result: resultOf(err)}, nil
 	}
+	return s.state(e, req.GetSessionKey(), req.GetVerifyKeys()), nil
+}
+
+// state describes a context: its attributes and, on request, its session key and
+// NegoEx keys.
+func (s *schemeServer) state(e *servedContext, sessionKey, verifyKeys bool) *pluginv1.QueryContextResponse {
 	a := e.sc.Attributes()
-	resp = &pluginv1.QueryContextResponse{
+	resp := &pluginv1.QueryContextResponse{
 		Result:          resultOK(),
 		Established:     a.Established,
 		Flags:           uint32(a.Flags),
@@ -417,15 +427,15 @@ func (s *schemeServer) QueryContext(_ context.Context, req *pluginv1.QueryContex
 		BlockSize:       wireSize(a.Sizes.BlockSize),
 		Expiry:          expiryUnix(a.Expiry),
 	}
-	if req.GetSessionKey() {
+	if sessionKey {
 		key, err := e.sc.SessionKey()
 		if err != nil {
 			resp.Result = resultOf(err)
-			return resp, nil
+			return resp
 		}
 		resp.SessionKey = key
 	}
-	if req.GetVerifyKeys() {
+	if verifyKeys {
 		if k, ok := e.sc.(negoex.KeyedContext); ok {
 			if sign, verify, ok := k.VerifyKeys(); ok {
 				resp.HasVerifyKeys = true
@@ -434,7 +444,7 @@ func (s *schemeServer) QueryContext(_ context.Context, req *pluginv1.QueryContex
 			}
 		}
 	}
-	return resp, nil
+	return resp
 }
 
 // expiryUnix is an expiry in Unix seconds, 0 for none.

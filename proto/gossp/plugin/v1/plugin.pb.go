@@ -1090,8 +1090,11 @@ func (x *StepRequest) GetInput() []byte {
 type StepResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// result is SEC_E_OK (complete), SEC_I_CONTINUE_NEEDED, or a failure.
-	Result        *Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
-	Output        []byte  `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	Result *Result `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	Output []byte  `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	// state is the context after the step, verify keys included: what the host would
+	// otherwise ask for at once with QueryContext, saved a round trip each leg.
+	State         *QueryContextResponse `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1136,6 +1139,13 @@ func (x *StepResponse) GetResult() *Result {
 func (x *StepResponse) GetOutput() []byte {
 	if x != nil {
 		return x.Output
+	}
+	return nil
+}
+
+func (x *StepResponse) GetState() *QueryContextResponse {
+	if x != nil {
+		return x.State
 	}
 	return nil
 }
@@ -1970,10 +1980,11 @@ const file_gossp_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\"=\n" +
 	"\vStepRequest\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\x04R\acontext\x12\x14\n" +
-	"\x05input\x18\x02 \x01(\fR\x05input\"W\n" +
+	"\x05input\x18\x02 \x01(\fR\x05input\"\x94\x01\n" +
 	"\fStepResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\x12\x16\n" +
-	"\x06output\x18\x02 \x01(\fR\x06output\"1\n" +
+	"\x06output\x18\x02 \x01(\fR\x06output\x12;\n" +
+	"\x05state\x18\x03 \x01(\v2%.gossp.plugin.v1.QueryContextResponseR\x05state\"1\n" +
 	"\x03Key\x12\x14\n" +
 	"\x05etype\x18\x01 \x01(\x05R\x05etype\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value\"q\n" +
@@ -2113,46 +2124,47 @@ var file_gossp_plugin_v1_plugin_proto_depIdxs = []int32{
 	1,  // 6: gossp.plugin.v1.QueryMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
 	1,  // 7: gossp.plugin.v1.ExchangeMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
 	1,  // 8: gossp.plugin.v1.StepResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 9: gossp.plugin.v1.QueryContextResponse.result:type_name -> gossp.plugin.v1.Result
-	20, // 10: gossp.plugin.v1.QueryContextResponse.sign_key:type_name -> gossp.plugin.v1.Key
-	20, // 11: gossp.plugin.v1.QueryContextResponse.verify_key:type_name -> gossp.plugin.v1.Key
-	1,  // 12: gossp.plugin.v1.MakeSignatureResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 13: gossp.plugin.v1.VerifySignatureResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 14: gossp.plugin.v1.EncryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 15: gossp.plugin.v1.DecryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
-	2,  // 16: gossp.plugin.v1.AuthSchemeService.Describe:input_type -> gossp.plugin.v1.DescribeRequest
-	4,  // 17: gossp.plugin.v1.AuthSchemeService.Configure:input_type -> gossp.plugin.v1.ConfigureRequest
-	7,  // 18: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:input_type -> gossp.plugin.v1.AcquireCredentialsRequest
-	9,  // 19: gossp.plugin.v1.AuthSchemeService.FreeCredentials:input_type -> gossp.plugin.v1.FreeCredentialsRequest
-	12, // 20: gossp.plugin.v1.AuthSchemeService.NewContext:input_type -> gossp.plugin.v1.NewContextRequest
-	14, // 21: gossp.plugin.v1.AuthSchemeService.QueryMetaData:input_type -> gossp.plugin.v1.QueryMetaDataRequest
-	16, // 22: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:input_type -> gossp.plugin.v1.ExchangeMetaDataRequest
-	18, // 23: gossp.plugin.v1.AuthSchemeService.Step:input_type -> gossp.plugin.v1.StepRequest
-	21, // 24: gossp.plugin.v1.AuthSchemeService.QueryContext:input_type -> gossp.plugin.v1.QueryContextRequest
-	23, // 25: gossp.plugin.v1.AuthSchemeService.MakeSignature:input_type -> gossp.plugin.v1.MakeSignatureRequest
-	25, // 26: gossp.plugin.v1.AuthSchemeService.VerifySignature:input_type -> gossp.plugin.v1.VerifySignatureRequest
-	27, // 27: gossp.plugin.v1.AuthSchemeService.EncryptMessage:input_type -> gossp.plugin.v1.EncryptMessageRequest
-	29, // 28: gossp.plugin.v1.AuthSchemeService.DecryptMessage:input_type -> gossp.plugin.v1.DecryptMessageRequest
-	31, // 29: gossp.plugin.v1.AuthSchemeService.DeleteContext:input_type -> gossp.plugin.v1.DeleteContextRequest
-	3,  // 30: gossp.plugin.v1.AuthSchemeService.Describe:output_type -> gossp.plugin.v1.DescribeResponse
-	5,  // 31: gossp.plugin.v1.AuthSchemeService.Configure:output_type -> gossp.plugin.v1.ConfigureResponse
-	8,  // 32: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:output_type -> gossp.plugin.v1.AcquireCredentialsResponse
-	10, // 33: gossp.plugin.v1.AuthSchemeService.FreeCredentials:output_type -> gossp.plugin.v1.FreeCredentialsResponse
-	13, // 34: gossp.plugin.v1.AuthSchemeService.NewContext:output_type -> gossp.plugin.v1.NewContextResponse
-	15, // 35: gossp.plugin.v1.AuthSchemeService.QueryMetaData:output_type -> gossp.plugin.v1.QueryMetaDataResponse
-	17, // 36: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:output_type -> gossp.plugin.v1.ExchangeMetaDataResponse
-	19, // 37: gossp.plugin.v1.AuthSchemeService.Step:output_type -> gossp.plugin.v1.StepResponse
-	22, // 38: gossp.plugin.v1.AuthSchemeService.QueryContext:output_type -> gossp.plugin.v1.QueryContextResponse
-	24, // 39: gossp.plugin.v1.AuthSchemeService.MakeSignature:output_type -> gossp.plugin.v1.MakeSignatureResponse
-	26, // 40: gossp.plugin.v1.AuthSchemeService.VerifySignature:output_type -> gossp.plugin.v1.VerifySignatureResponse
-	28, // 41: gossp.plugin.v1.AuthSchemeService.EncryptMessage:output_type -> gossp.plugin.v1.EncryptMessageResponse
-	30, // 42: gossp.plugin.v1.AuthSchemeService.DecryptMessage:output_type -> gossp.plugin.v1.DecryptMessageResponse
-	32, // 43: gossp.plugin.v1.AuthSchemeService.DeleteContext:output_type -> gossp.plugin.v1.DeleteContextResponse
-	30, // [30:44] is the sub-list for method output_type
-	16, // [16:30] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	22, // 9: gossp.plugin.v1.StepResponse.state:type_name -> gossp.plugin.v1.QueryContextResponse
+	1,  // 10: gossp.plugin.v1.QueryContextResponse.result:type_name -> gossp.plugin.v1.Result
+	20, // 11: gossp.plugin.v1.QueryContextResponse.sign_key:type_name -> gossp.plugin.v1.Key
+	20, // 12: gossp.plugin.v1.QueryContextResponse.verify_key:type_name -> gossp.plugin.v1.Key
+	1,  // 13: gossp.plugin.v1.MakeSignatureResponse.result:type_name -> gossp.plugin.v1.Result
+	1,  // 14: gossp.plugin.v1.VerifySignatureResponse.result:type_name -> gossp.plugin.v1.Result
+	1,  // 15: gossp.plugin.v1.EncryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
+	1,  // 16: gossp.plugin.v1.DecryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
+	2,  // 17: gossp.plugin.v1.AuthSchemeService.Describe:input_type -> gossp.plugin.v1.DescribeRequest
+	4,  // 18: gossp.plugin.v1.AuthSchemeService.Configure:input_type -> gossp.plugin.v1.ConfigureRequest
+	7,  // 19: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:input_type -> gossp.plugin.v1.AcquireCredentialsRequest
+	9,  // 20: gossp.plugin.v1.AuthSchemeService.FreeCredentials:input_type -> gossp.plugin.v1.FreeCredentialsRequest
+	12, // 21: gossp.plugin.v1.AuthSchemeService.NewContext:input_type -> gossp.plugin.v1.NewContextRequest
+	14, // 22: gossp.plugin.v1.AuthSchemeService.QueryMetaData:input_type -> gossp.plugin.v1.QueryMetaDataRequest
+	16, // 23: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:input_type -> gossp.plugin.v1.ExchangeMetaDataRequest
+	18, // 24: gossp.plugin.v1.AuthSchemeService.Step:input_type -> gossp.plugin.v1.StepRequest
+	21, // 25: gossp.plugin.v1.AuthSchemeService.QueryContext:input_type -> gossp.plugin.v1.QueryContextRequest
+	23, // 26: gossp.plugin.v1.AuthSchemeService.MakeSignature:input_type -> gossp.plugin.v1.MakeSignatureRequest
+	25, // 27: gossp.plugin.v1.AuthSchemeService.VerifySignature:input_type -> gossp.plugin.v1.VerifySignatureRequest
+	27, // 28: gossp.plugin.v1.AuthSchemeService.EncryptMessage:input_type -> gossp.plugin.v1.EncryptMessageRequest
+	29, // 29: gossp.plugin.v1.AuthSchemeService.DecryptMessage:input_type -> gossp.plugin.v1.DecryptMessageRequest
+	31, // 30: gossp.plugin.v1.AuthSchemeService.DeleteContext:input_type -> gossp.plugin.v1.DeleteContextRequest
+	3,  // 31: gossp.plugin.v1.AuthSchemeService.Describe:output_type -> gossp.plugin.v1.DescribeResponse
+	5,  // 32: gossp.plugin.v1.AuthSchemeService.Configure:output_type -> gossp.plugin.v1.ConfigureResponse
+	8,  // 33: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:output_type -> gossp.plugin.v1.AcquireCredentialsResponse
+	10, // 34: gossp.plugin.v1.AuthSchemeService.FreeCredentials:output_type -> gossp.plugin.v1.FreeCredentialsResponse
+	13, // 35: gossp.plugin.v1.AuthSchemeService.NewContext:output_type -> gossp.plugin.v1.NewContextResponse
+	15, // 36: gossp.plugin.v1.AuthSchemeService.QueryMetaData:output_type -> gossp.plugin.v1.QueryMetaDataResponse
+	17, // 37: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:output_type -> gossp.plugin.v1.ExchangeMetaDataResponse
+	19, // 38: gossp.plugin.v1.AuthSchemeService.Step:output_type -> gossp.plugin.v1.StepResponse
+	22, // 39: gossp.plugin.v1.AuthSchemeService.QueryContext:output_type -> gossp.plugin.v1.QueryContextResponse
+	24, // 40: gossp.plugin.v1.AuthSchemeService.MakeSignature:output_type -> gossp.plugin.v1.MakeSignatureResponse
+	26, // 41: gossp.plugin.v1.AuthSchemeService.VerifySignature:output_type -> gossp.plugin.v1.VerifySignatureResponse
+	28, // 42: gossp.plugin.v1.AuthSchemeService.EncryptMessage:output_type -> gossp.plugin.v1.EncryptMessageResponse
+	30, // 43: gossp.plugin.v1.AuthSchemeService.DecryptMessage:output_type -> gossp.plugin.v1.DecryptMessageResponse
+	32, // 44: gossp.plugin.v1.AuthSchemeService.DeleteContext:output_type -> gossp.plugin.v1.DeleteContextResponse
+	31, // [31:45] is the sub-list for method output_type
+	17, // [17:31] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_gossp_plugin_v1_plugin_proto_init() }
