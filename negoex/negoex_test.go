@@ -212,3 +212,30 @@ func TestWindows11ClientToNTLMOnlyServer(t *testing.T) {
 		t.Fatalf("chose %q", got)
 	}
 }
+
+// An acceptor that has NegoEx but none of the initiator's schemes chooses the next
+// common mechanism instead of failing, as Windows' Negotiate does.
+func TestNegoExWithoutCommonSchemeFallsBack(t *testing.T) {
+	users := ntlm.Users{{Domain: "D", User: "alice", NTHash: ntlm.NTHash("pw")}}
+	client, _ := negotiate.New(negotiate.Config{Packages: []sspi.Package{pkg(t, negoex.Scheme{Package: schemeA}), ntlm.New(ntlm.Config{})}})
+	server, _ := negotiate.New(negotiate.Config{Packages: []sspi.Package{pkg(t, negoex.Scheme{Package: schemeB}), ntlm.New(ntlm.Config{})}})
+	ini, err := client.AcquireCredentials(context.Background(), sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+		Identity: &sspi.Identity{User: "alice", Domain: "D", Password: "pw"},
+		Material: negotiate.Options{Material: map[string]any{negoex.Name: material("PSK-A")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := server.AcquireCredentials(context.Background(), sspi.CredentialRequest{Use: sspi.CredentialsInbound,
+		Material: negotiate.Options{Material: map[string]any{negoex.Name: material("PSK-B"), ntlm.Name: users}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, _ := ini.NewInitiator(sspi.ContextConfig{})
+	ac, _ := acc.NewAcceptor(sspi.ContextConfig{})
+	if err := drive(ic, ac); err != nil {
+		t.Fatal(err)
+	}
+	if got := ac.Attributes().Package.Name; got != ntlm.Name {
+		t.Fatalf("chose %q, want NTLM", got)
+	}
+}

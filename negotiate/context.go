@@ -436,7 +436,41 @@ func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bo
 		}
 		return marshalResp(&NegTokenResp{NegState: st, HasNegState: true, SupportedMech: c.selOID}), false, nil
 	}
-	return c.mech(ctx, init.MechToken, init.MechListMIC, true)
+	out, done, err = c.mech(ctx, init.MechToken, init.MechListMIC, true)
+	if err != nil && errors.Is(err, sspi.ErrNoCredentials) {
+		// The first choice has nothing in common with the initiator after all — NegoEx
+		// with no shared auth scheme, as when a Windows 11 client offers NegoEx first —
+		// so choose the next common mechanism, as Windows' acceptor does, and protect
+		// that choice with the MIC exchange.
+		if next := c.nextCommon(init.MechTypes); next != nil {
+			c.inner.Close()
+			c.innerDone = false
+			inner, nerr := next.cred.NewAcceptor(c.cfg)
+			if nerr != nil {
+				return nil, false, nerr
+			}
+			c.inner, c.sel, c.firstChoice, c.micRequired = inner, next, false, true
+			for _, oid := range init.MechTypes {
+				if slices.ContainsFunc(next.oids, oid.Equal) {
+					c.selOID = oid
+					break
+				}
+			}
+			return marshalResp(&NegTokenResp{NegState: RequestMIC, HasNegState: true, SupportedMech: c.selOID}), false, nil
+		}
+	}
+	return out, done, err
+}
+
+// nextCommon is the first mechanism after the selected one, in the initiator's order,
+// that we have credentials for.
+func (c *acceptor) nextCommon(offered []asn1.ObjectIdentifier) *subCred {
+	for _, oid := range offered {
+		if s := c.find(oid); s != nil && s != c.sel {
+			return s
+		}
+	}
+	return nil
 }
 
 // step handles a NegTokenResp from the initiator.
