@@ -151,6 +151,7 @@ func (m *managed) start(ctx context.Context) error {
 	h, c := m.host, m.cand
 	cmd := exec.Command(c.binary, c.manifest.Args...)
 	cmd.Dir = c.dir
+	dieWithHost(cmd)
 	for _, name := range h.cfg.Env {
 		if v, ok := os.LookupEnv(name); ok {
 			cmd.Env = append(cmd.Env, name+"="+v)

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,6 +62,14 @@ func binaries(t testing.TB) (pskBin, faultBin string) {
 }
 
 func TestMain(m *testing.M) {
+	// As a child of TestPluginsDieWithHost: host the directory's plugins until killed.
+	if dir := os.Getenv("GOSSP_TEST_HOST_DIR"); dir != "" {
+		if _, err := plugin.Open(context.Background(), plugin.HostConfig{Dir: dir}); err != nil {
+			os.Exit(2)
+		}
+		os.Stdout.WriteString("hosting\n")
+		select {}
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
@@ -392,5 +403,102 @@ func TestCrashLoopDropped(t *testing.T) {
 	}
 	if len(h.Schemes()) != 0 {
 		t.Fatal("a dropped plugin is still offered")
+	}
+}
+
+// Many concurrent handshakes through one plugin process, each with its own contexts,
+// under the race detector in CI.
+func TestLoad(t *testing.T) {
+	pskBin, _ := binaries(t)
+	root := t.TempDir()
+	installPackage(t, root, "psk", pskBin, nil)
+	h := openHost(t, root, plugin.HostConfig{})
+	ini, acc := negoexCreds(t, h.Schemes()[0])
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Go(func() {
+			c, s, err := hostHandshake(ini, acc)
+			if err == nil {
+				var tok, got []byte
+				if tok, err = c.EncryptMessage([]byte("load")); err == nil {
+					got, err = s.DecryptMessage(tok)
+					if err == nil && string(got) != "load" {
+						err = errors.New("wrong plaintext")
+					}
+				}
+			}
+			if c != nil {
+				c.Close()
+				s.Close()
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := h.Status()[0]; st.State != plugin.StateRunning || st.Restarts != 0 {
+		t.Fatalf("after load: %+v", st)
+	}
+}
+
+// The plugin sees only the environment the host allows.
+func TestEnvironmentAllowlist(t *testing.T) {
+	t.Setenv("GOSSP_TEST_SECRET", "do-not-pass")
+	t.Setenv("GOSSP_TEST_ALLOWED", "ok")
+	_, faultBin := binaries(t)
+	root := t.TempDir()
+	installPackage(t, root, "p", faultBin, func(m map[string]any) {
+		m["args"] = []string{"-require-env=GOSSP_TEST_ALLOWED", "-forbid-env=GOSSP_TEST_SECRET"}
+	})
+	h := openHost(t, root, plugin.HostConfig{Env: []string{"GOSSP_TEST_ALLOWED"}})
+	if st := h.Status()[0]; st.State != plugin.StateRunning {
+		t.Fatalf("with the allowlist: %+v", st)
+	}
+	h.Close()
+	h = openHost(t, root, plugin.HostConfig{Env: []string{"GOSSP_TEST_ALLOWED", "GOSSP_TEST_SECRET"}})
+	if st := h.Status()[0]; st.State == plugin.StateRunning {
+		t.Fatalf("a forbidden variable reached the plugin, yet it runs: %+v", st)
+	}
+}
+
+// An application killed without Close takes its plugins with it.
+func TestPluginsDieWithHost(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parent-death signals are Linux's")
+	}
+	pskBin, _ := binaries(t)
+	root := t.TempDir()
+	installPackage(t, root, "psk", pskBin, nil)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GOSSP_TEST_HOST_DIR="+root)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "hosting\n" {
+		cmd.Process.Kill()
+		t.Fatalf("child host: %q %v", buf, err)
+	}
+	if n := pluginProcesses(root); n != 1 {
+		t.Fatalf("%d plugin processes under the child host, want 1", n)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	deadline := time.Now().Add(3 * time.Second)
+	for pluginProcesses(root) != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := pluginProcesses(root); n != 0 {
+		t.Fatalf("%d plugin processes outlived their killed host", n)
 	}
 }

@@ -21,11 +21,19 @@ import (
 var (
 	fault = flag.String("fault", "none", "how to misbehave")
 	name  = flag.String("name", "", "describe the scheme by this name instead of PSK's")
+	need  = flag.String("require-env", "", "exit at once unless this variable is set")
+	deny  = flag.String("forbid-env", "", "exit at once if this variable is set")
 	guid  = flag.String("guid", "", "describe the scheme by this auth scheme GUID instead of PSK's")
 )
 
 func main() {
 	flag.Parse()
+	if _, ok := os.LookupEnv(*need); *need != "" && !ok {
+		os.Exit(3)
+	}
+	if _, ok := os.LookupEnv(*deny); *deny != "" && ok {
+		os.Exit(3)
+	}
 	if *fault == "stdout" {
 		fmt.Println("garbage before the handshake line")
 	}
