@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/gossp/gossp/internal/delegate"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -40,8 +41,10 @@ type pendingVerify struct {
 	transcript int // length of the transcript the checksum covers
 }
 
-// ctxState is what both sides share.
+// ctxState is what both sides share. Message protection is the selected scheme's.
 type ctxState struct {
+	delegate.Protection
+
 	cred      *credential
 	cfg       sspi.ContextConfig
 	initiator bool
@@ -696,51 +699,6 @@ func (s *ctxState) established(op string) (sspi.SecurityContext, error) {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoContext, "NegoEx is not complete"), Name, op)
 	}
 	return s.sel.ctx, nil
-}
-
-// SessionKey implements sspi.SecurityContext: the scheme's.
-func (s *ctxState) SessionKey() ([]byte, error) {
-	in, err := s.established("SessionKey")
-	if err != nil {
-		return nil, err
-	}
-	return in.SessionKey()
-}
-
-// MakeSignature implements sspi.SecurityContext by the selected scheme.
-func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
-	in, err := s.established("MakeSignature")
-	if err != nil {
-		return nil, err
-	}
-	return in.MakeSignature(msg)
-}
-
-// VerifySignature implements sspi.SecurityContext by the selected scheme.
-func (s *ctxState) VerifySignature(msg, sig []byte) error {
-	in, err := s.established("VerifySignature")
-	if err != nil {
-		return err
-	}
-	return in.VerifySignature(msg, sig)
-}
-
-// EncryptMessage implements sspi.SecurityContext by the selected scheme.
-func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
-	in, err := s.established("EncryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	return in.EncryptMessage(msg)
-}
-
-// DecryptMessage implements sspi.SecurityContext by the selected scheme.
-func (s *ctxState) DecryptMessage(tok []byte) ([]byte, error) {
-	in, err := s.established("DecryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	return in.DecryptMessage(tok)
 }
 
 // Close implements sspi.SecurityContext.

@@ -216,14 +216,18 @@ func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error
 	if err := c.check("NewInitiator", true); err != nil {
 		return nil, err
 	}
-	return &initiator{ctxState{cred: c, cfg: cfg, initiator: true}}, nil
+	x := &initiator{ctxState{cred: c, cfg: cfg, initiator: true}}
+	x.Protection.Inner = x.established
+	return x, nil
 }
 
 func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) {
 	if err := c.check("NewAcceptor", false); err != nil {
 		return nil, err
 	}
-	return &acceptor{ctxState{cred: c, cfg: cfg}}, nil
+	x := &acceptor{ctxState{cred: c, cfg: cfg}}
+	x.Protection.Inner = x.established
+	return x, nil
 }
 
 func (c *credential) Close() error {

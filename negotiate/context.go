@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/gossp/gossp/internal/delegate"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -28,8 +29,10 @@ const hintName = "not_defined_in_RFC4178@please_ignore"
 // reset after the mechListMIC (MS-SPNG 3.3.5.1).
 type cipherResetter interface{ ResetCipher() error }
 
-// ctxState is what both sides share.
+// ctxState is what both sides share. Message protection is the chosen mechanism's.
 type ctxState struct {
+	delegate.Protection
+
 	cred      *credential
 	cfg       sspi.ContextConfig
 	initiator bool
@@ -607,51 +610,6 @@ func (s *ctxState) established(op string) (sspi.SecurityContext, error) {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoContext, "negotiation is not complete"), Name, op)
 	}
 	return s.inner, nil
-}
-
-// SessionKey implements sspi.SecurityContext.
-func (s *ctxState) SessionKey() ([]byte, error) {
-	in, err := s.established("SessionKey")
-	if err != nil {
-		return nil, err
-	}
-	return in.SessionKey()
-}
-
-// MakeSignature implements sspi.SecurityContext by the chosen mechanism.
-func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
-	in, err := s.established("MakeSignature")
-	if err != nil {
-		return nil, err
-	}
-	return in.MakeSignature(msg)
-}
-
-// VerifySignature implements sspi.SecurityContext by the chosen mechanism.
-func (s *ctxState) VerifySignature(msg, sig []byte) error {
-	in, err := s.established("VerifySignature")
-	if err != nil {
-		return err
-	}
-	return in.VerifySignature(msg, sig)
-}
-
-// EncryptMessage implements sspi.SecurityContext by the chosen mechanism.
-func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
-	in, err := s.established("EncryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	return in.EncryptMessage(msg)
-}
-
-// DecryptMessage implements sspi.SecurityContext by the chosen mechanism.
-func (s *ctxState) DecryptMessage(tok []byte) ([]byte, error) {
-	in, err := s.established("DecryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	return in.DecryptMessage(tok)
 }
 
 // Close implements sspi.SecurityContext.

@@ -260,7 +260,9 @@ func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error
 	if !c.use.Outbound() {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is inbound only"), Name, "NewInitiator")
 	}
-	return &initiator{ctxState: ctxState{cred: c, cfg: cfg, initiator: true}}, nil
+	x := &initiator{ctxState: ctxState{cred: c, cfg: cfg, initiator: true}}
+	x.Protection.Inner = x.established
+	return x, nil
 }
 
 func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) {
@@ -270,7 +272,9 @@ func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) 
 	if !c.use.Inbound() {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is outbound only"), Name, "NewAcceptor")
 	}
-	return &acceptor{ctxState: ctxState{cred: c, cfg: cfg}}, nil
+	x := &acceptor{ctxState: ctxState{cred: c, cfg: cfg}}
+	x.Protection.Inner = x.established
+	return x, nil
 }
 
 // Close closes the sub-package credentials.
