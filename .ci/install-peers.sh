@@ -9,6 +9,7 @@ packages=(
   gss-ntlmssp              # NTLMSSP mechanism for MIT GSS-API
   winbind                  # Samba's ntlm_auth
   python3-impacket         # impacket's NTLM
+  curl                     # curl --negotiate, an HTTP Negotiate client (httpauth)
   protobuf-compiler        # protoc, for proto/check.sh's regeneration check
   tshark                   # Wireshark's gssapi/spnego/ntlmssp dissectors (internal/interop/dissect)
 )
