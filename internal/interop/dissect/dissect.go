@@ -26,6 +26,7 @@ package dissect
 import (
 	"bytes"
 	"context"
+	"encoding/asn1"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -38,6 +39,7 @@ import (
 	"time"
 
 	"github.com/gossp/gossp/internal/interop"
+	"github.com/gossp/gossp/negotiate"
 )
 
 // DefaultTimeout bounds one tshark run.
@@ -53,6 +55,13 @@ type Options struct {
 	// report at the negHints offset (see negHintsOffset). With the token's direction
 	// right (AcceptorFirst) tshark reads NegTokenInit2 as such and this is not needed.
 	NegTokenInit2 bool
+	// NegoExMechListMIC accepts tshark 4.0's report on the mechListMIC of a NegTokenResp
+	// in an exchange whose selected mechanism is NegoEx: tshark hands those bytes to the
+	// negoex dissector, which finds no NegoEx message in a checksum and calls the
+	// packet malformed. Only that report is waived, at exactly the MIC (see
+	// waiveNegoExMIC); the NegoEx messages of the responseToken beside it, and
+	// everything else about the token, are still judged.
+	NegoExMechListMIC bool
 	// Dissector forces one dissector (GSSAPI, SPNEGO, NTLMSSP, NegoEx, Kerberos) for
 	// every token instead of choosing by the first bytes: "NTLMSSP\0" goes to ntlmssp,
 	// "NEGOEXTS" to negoex, 0x60 to gssapi, 0xa0/0xa1 to spnego, Kerberos messages and
@@ -81,7 +90,15 @@ type Token struct {
 	Problems []Problem
 	Waived   []Problem
 
-	conv int // the exchange's number in a run of several
+	conv   int    // the exchange's number in a run of several
+	protos []span // where tshark ran each dissector on the token
+	end    int    // where the last item tshark decoded ends
+}
+
+// span is the bytes of the token a dissector ran on.
+type span struct {
+	name      string
+	pos, size int
 }
 
 // Field returns the first value of a field, "" if tshark did not report it.
@@ -307,9 +324,13 @@ func (o Options) judge(pdml []byte, toks []*Token) ([]*Result, error) {
 		return nil, fmt.Errorf("dissect: tshark reported %d packets for %d tokens", len(pkts), len(toks))
 	}
 	var rs []*Result
+	mechs := map[int]asn1.ObjectIdentifier{} // per exchange: the acceptor's supportedMech
 	for i, t := range toks {
 		t.analyse(&pkts[i])
-		o.waive(t)
+		if _, resp, err := negotiate.ParseToken(t.Bytes); err == nil && resp != nil && t.FromAcceptor && len(resp.SupportedMech) > 0 {
+			mechs[t.conv] = resp.SupportedMech
+		}
+		o.waive(t, mechs[t.conv])
 		if i == 0 || t.conv != toks[i-1].conv {
 			rs = append(rs, &Result{Version: creator})
 		}
@@ -318,11 +339,20 @@ func (o Options) judge(pdml []byte, toks []*Token) ([]*Result, error) {
 	return rs, nil
 }
 
-// waive moves the problems Options accept from Problems to Waived.
-func (o Options) waive(t *Token) {
-	if !o.NegTokenInit2 {
-		return
+// waive moves the problems Options accept from Problems to Waived. mech is the
+// mechanism the acceptor selected in the token's exchange so far, nil if none.
+func (o Options) waive(t *Token, mech asn1.ObjectIdentifier) {
+	if o.NegTokenInit2 {
+		waiveNegHints(t)
 	}
+	if o.NegoExMechListMIC {
+		waiveNegoExMIC(t, mech)
+	}
+}
+
+// waiveNegHints waives tshark's report on the negHints of a NegTokenInit2 it read as a
+// NegTokenInit (see neghints.go).
+func waiveNegHints(t *Token) {
 	at, ok := negHintsOffset(t.Bytes)
 	if !ok {
 		return

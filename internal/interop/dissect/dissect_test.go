@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
 	"flag"
@@ -19,6 +20,7 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/gossp/gossp/internal/interop"
+	"github.com/gossp/gossp/negotiate"
 )
 
 // The fixtures are tokens gossp produced (and tshark 4.0.17 dissected cleanly):
@@ -27,6 +29,10 @@ import (
 //	testdata/spnego-ntlm.hex    SPNEGO NegTokenInit(NTLM NEGOTIATE), NegTokenResp(CHALLENGE),
 //	                            NegTokenResp(AUTHENTICATE + mechListMIC), NegTokenResp(mechListMIC)
 //	testdata/negtokeninit2.hex  the acceptor-first NegTokenInit2
+//	testdata/spnego-negoex.hex  Negotiate choosing NegoEx (PSK scheme, integrity): NegTokenInit
+//	                            (INITIATOR_NEGO, AP_REQUEST), NegTokenResp(ACCEPTOR_NEGO,
+//	                            CHALLENGE, VERIFY), NegTokenResp(AP_REQUEST, VERIFY +
+//	                            mechListMIC), NegTokenResp(mechListMIC)
 //
 // The tests below break them in the ways an encoder can and require the harness to say so.
 
@@ -237,6 +243,95 @@ func TestNegTokenInit2(t *testing.T) {
 	for i, what := range []string{"a fake NegTokenInit2", "a NegTokenInit2 with a trailing byte"} {
 		if tok := rs[i+1].Tokens[0]; tok.Clean() || len(tok.Waived) != 0 {
 			t.Errorf("%s: problems %v, waived %v", what, tok.Problems, tok.Waived)
+		}
+	}
+}
+
+// TestNegoExMechListMIC checks the waiver of tshark's report on the mechListMIC of a
+// NegoEx exchange: the report is there without it; with it, it is waived exactly at the
+// MIC and nowhere else; it hides neither a broken NegoEx message in the responseToken
+// beside the MIC, nor a MIC that is a (broken) NegoEx message, and it needs the
+// exchange's mechanism to be NegoEx.
+func TestNegoExMechListMIC(t *testing.T) {
+	x := load(t, "spnego-negoex.hex")
+	var at [4]int
+	for i, tok := range x {
+		a, n, ok := mechListMICSpan(tok)
+		if ok != (i >= 2) || ok && (n != 25 || a+n != len(tok)) {
+			t.Fatalf("token %d: mechListMIC at %d (%d bytes), %v", i+1, a, n, ok)
+		}
+		at[i] = a
+	}
+
+	// A NegoEx message broken beside the MIC: the VERIFY's checksum vector pointing
+	// outside it. Our decoder refuses it too.
+	le := binary.LittleEndian
+	verify := bytes.LastIndex(x[2], []byte("NEGOEXTS"))
+	brokenVerify := edit(x[2], func(b []byte) { le.PutUint32(b[verify+68:], 0xff00) })
+	// A MIC that is the start of a NegoEx message, which tshark is right to refuse.
+	negoexMIC := edit(x[3], func(b []byte) { copy(b[at[3]:], "NEGOEXTS\x07\x00\x00\x00") })
+
+	exchanges := []exchange{
+		{tokens: x},
+		{tokens: [][]byte{x[0], x[1], brokenVerify}},
+		{tokens: [][]byte{x[0], x[1], x[2], negoexMIC}},
+	}
+	strict := Options{}.dissectAll(t, exchanges[0])[0]
+	for i, tok := range strict.Tokens {
+		if tok.Clean() != (i < 2) || len(tok.Waived) != 0 {
+			t.Errorf("without the waiver, token %d: problems %v, waived %v", i+1, tok.Problems, tok.Waived)
+		}
+	}
+	rs := Options{NegoExMechListMIC: true}.dissectAll(t, exchanges...)
+	for i, tok := range rs[0].Tokens {
+		if !tok.Clean() {
+			t.Errorf("intact token %d: %s", i+1, tok.Report())
+		}
+		if i < 2 && len(tok.Waived) != 0 {
+			t.Errorf("token %d has no mechListMIC, yet waived %v", i+1, tok.Waived)
+		}
+		if i >= 2 && (len(tok.Waived) != 3 || slices.ContainsFunc(tok.Waived, func(p Problem) bool { return p.Pos != at[i] })) {
+			t.Errorf("token %d: waived %v, want tshark's 3 reports at the mechListMIC, offset %d", i+1, tok.Waived, at[i])
+		}
+	}
+	tok := rs[1].Tokens[2]
+	if tok.Clean() || !tok.hasProblem(Malformed) || len(tok.Waived) != 3 ||
+		slices.ContainsFunc(tok.Problems, func(p Problem) bool { return p.Pos >= at[2] }) {
+		t.Errorf("a broken VERIFY beside the mechListMIC: problems %v, waived %v\n%s", tok.Problems, tok.Waived, tok.Report())
+	}
+	if tok := rs[2].Tokens[3]; tok.Clean() || len(tok.Waived) != 0 {
+		t.Errorf("a mechListMIC that is a broken NegoEx message: problems %v, waived %v", tok.Problems, tok.Waived)
+	}
+	// The mechanism must be NegoEx: the same report in an NTLM exchange, or one whose
+	// mechanism the harness does not know, stays.
+	for _, mech := range []asn1.ObjectIdentifier{negotiate.OIDNTLM, nil} {
+		tok := strict.Tokens[3]
+		tok.Problems, tok.Waived = slices.Clone(tok.Problems), nil
+		waiveNegoExMIC(tok, mech)
+		if tok.Clean() || len(tok.Waived) != 0 {
+			t.Errorf("mechanism %v: problems %v, waived %v", mech, tok.Problems, tok.Waived)
+		}
+	}
+}
+
+func TestMechListMICSpan(t *testing.T) {
+	for i, tok := range load(t, "spnego-ntlm.hex") {
+		_, resp, err := negotiate.ParseToken(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, n, ok := mechListMICSpan(tok)
+		hasMIC := resp != nil && resp.MechListMIC != nil
+		if ok != hasMIC || ok && !bytes.Equal(tok[at:at+n], resp.MechListMIC) {
+			t.Errorf("spnego token %d: MIC at %d (%d bytes), %v; ParseToken's %x", i+1, at, n, ok, resp.MechListMIC)
+		}
+		if _, _, ok := mechListMICSpan(join(tok, []byte{0})); ok {
+			t.Errorf("spnego token %d with a trailing byte taken for a NegTokenResp", i+1)
+		}
+	}
+	for _, bad := range [][]byte{{0xa1, 0x00}, {0xa1, 0x02, 0x30, 0x00}, {0xa1, 0x06, 0x30, 0x04, 0xa3, 0x02, 0x04, 0x00}, nil} {
+		if _, _, ok := mechListMICSpan(bad); ok {
+			t.Errorf("%x taken for a NegTokenResp with a mechListMIC", bad)
 		}
 	}
 }

@@ -151,6 +151,7 @@ func (t *Token) analyse(p *pdmlPacket) {
 		a.walk(n, 0)
 	}
 	t.Tree = a.tree.String()
+	t.end = a.end
 
 	// Bytes after the last item tshark decoded are bytes it ignored: the BER and NTLMSSP
 	// dissectors stop where the encoding says the message ends and drop the rest
@@ -162,9 +163,17 @@ func (t *Token) analyse(p *pdmlPacket) {
 			t.Problems = append(t.Problems, Problem{Kind: Undissected, Size: len(t.Bytes),
 				Message: fmt.Sprintf("no dissector claimed the token (protocols %q)", t.Protocols)})
 		}
-	case a.end < len(t.Bytes) && !t.hasProblem(Undissected) && !t.hasProblem(Malformed):
-		t.Problems = append(t.Problems, Problem{Kind: Undissected, Pos: a.end, Size: len(t.Bytes) - a.end,
-			Message: fmt.Sprintf("the last %d bytes follow everything tshark decoded", len(t.Bytes)-a.end)})
+	default:
+		t.trailing()
+	}
+}
+
+// trailing reports the bytes after the last item tshark decoded, unless a report of
+// undissected or malformed data already accounts for them.
+func (t *Token) trailing() {
+	if t.end < len(t.Bytes) && !t.hasProblem(Undissected) && !t.hasProblem(Malformed) {
+		t.Problems = append(t.Problems, Problem{Kind: Undissected, Pos: t.end, Size: len(t.Bytes) - t.end,
+			Message: fmt.Sprintf("the last %d bytes follow everything tshark decoded", len(t.Bytes)-t.end)})
 	}
 }
 
@@ -222,6 +231,9 @@ func (a *analyser) walk(n *pdmlNode, depth int) {
 		a.longLen = n
 	case n.Name == "ber.length":
 		a.berLength(n)
+	}
+	if n.isProto() {
+		t.protos = append(t.protos, span{n.Name, n.Pos, n.Size})
 	}
 	if !n.isProto() && n.Size > 0 {
 		a.end = max(a.end, min(n.Pos+n.Size, len(t.Bytes)))
