@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gossp/gossp/decode"
 	"github.com/gossp/gossp/negoex"
 	"github.com/gossp/gossp/negotiate"
 	"github.com/gossp/gossp/packages/ntlm"
@@ -142,15 +143,19 @@ func handshake(ctx context.Context, e *env, client sspi.Initiator, server sspi.A
 
 func printFrame(e *env, n int, dir string, tok []byte, st sspi.Status) {
 	fmt.Fprintf(e.stdout, "Frame %d: %s, %d bytes, %s\n", n, dir, len(tok), st.Name())
-	shown := tok
-	if len(shown) > 48 {
-		shown = shown[:48]
+	tree, err := decode.Decode(tok)
+	if err != nil {
+		// Not something the dissector knows: show the start of the bytes.
+		shown := tok
+		if len(shown) > 48 {
+			shown = shown[:48]
+		}
+		fmt.Fprintf(e.stdout, "    %s (%v)\n", hex.EncodeToString(shown), err)
+		return
 	}
-	fmt.Fprintf(e.stdout, "    %s", hex.EncodeToString(shown))
-	if len(shown) < len(tok) {
-		fmt.Fprint(e.stdout, "...")
+	for _, line := range strings.Split(strings.TrimRight(tree.Tree(), "\n"), "\n") {
+		fmt.Fprintf(e.stdout, "    %s\n", line)
 	}
-	fmt.Fprintln(e.stdout)
 }
 
 // demoCredentials acquires a matching client and server credential of the package:
