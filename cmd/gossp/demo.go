@@ -17,9 +17,10 @@ import (
 )
 
 func runDemo(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "demo", "[-package NAME] [-v]")
+	fs := newFlagSet(e, "demo", "[-package NAME] [-dir DIR | -inprocess] [-v]")
 	pkgName := fs.String("package", negotiate.Name, "security package to authenticate with: Negotiate, NegoExtender, NTLM, PSK, or a plugin's")
-	dir := fs.String("dir", "", "packages directory of plugin schemes to offer through NegoEx")
+	dir := fs.String("dir", "", "packages directory of plugin schemes to offer through NegoEx (default: the bundled PSK plugin, built into the user's cache)")
+	inProcess := fs.Bool("inprocess", false, "run PSK in process instead of as the bundled plugin")
 	verbose := fs.Bool("v", false, "log the packages' debug events to stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,6 +30,13 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	if *dir == "" && !*inProcess {
+		built, err := bundledPlugins(ctx)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "gossp demo: %v; running PSK in process\n", err)
+		}
+		*dir = built
+	}
 	d, err := newDefaults(ctx, logger, options{dir: *dir})
 	if err != nil {
 		return err
@@ -95,6 +103,23 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nSealed message: %d bytes of plaintext -> %d-byte token -> %q\n", len(msg), len(sealed), opened)
+	if !strings.EqualFold(info.Name, negotiate.Name) {
+		return nil
+	}
+	// The same stack over loopback HTTP, then a client without the PSK key: Negotiate
+	// falls back to NTLM.
+	if err := httpDemo(ctx, e, "Over HTTP (RFC 4559)", clientCred, serverCred); err != nil {
+		return fmt.Errorf("over HTTP: %w", err)
+	}
+	ntlmOnly, err := d.registry.AcquireCredentials(ctx, negotiate.Name, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+		Identity: &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}})
+	if err != nil {
+		return err
+	}
+	defer ntlmOnly.Close()
+	if err := httpDemo(ctx, e, "NTLM fall-back: a client with a password but no PSK key", ntlmOnly, serverCred); err != nil {
+		return fmt.Errorf("NTLM fall-back: %w", err)
+	}
 	return nil
 }
 

@@ -17,12 +17,14 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 }
 
 func TestDemoAuthenticates(t *testing.T) {
-	code, out, errOut := runCmd(t, "demo")
+	code, out, errOut := runCmd(t, "demo", "-inprocess")
 	if code != exitOK {
 		t.Fatalf("demo exit %d, stderr:\n%s", code, errOut)
 	}
 	for _, want := range []string{"Frame 1: client -> server", "Established", "client name:    alice",
 		"path:           Negotiate -> NegoExtender -> PSK",
+		"Over HTTP (RFC 4559)", "package path: Negotiate -> NegoExtender -> PSK",
+		"NTLM fall-back", "NTLMSSP_CHALLENGE", "package path: Negotiate -> NTLM",
 		"both sides agree: true", `-> "hello from the gossp demo"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
