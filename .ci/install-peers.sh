@@ -12,6 +12,7 @@ packages=(
   curl                     # curl --negotiate, an HTTP Negotiate client (httpauth)
   protobuf-compiler        # protoc, for proto/check.sh's regeneration check
   tshark                   # Wireshark's gssapi/spnego/ntlmssp dissectors (internal/interop/dissect)
+  krb5-kdc krb5-admin-server krb5-user  # MIT KDC, kadmin.local, kinit for packages/kerberos (internal/interop/krb5kdc)
 )
 missing=()
 for p in "${packages[@]}"; do

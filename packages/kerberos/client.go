@@ -1,0 +1,155 @@
+package kerberos
+
+import (
+	"context"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/iana"
+	"github.com/jcmturner/gokrb5/v8/iana/flags"
+	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gossp/gossp/sspi"
+)
+
+// chksumGSS is the checksum type of the RFC 4121 authenticator checksum.
+const chksumGSS = 0x8003
+
+// Initiator is Kerberos' client context. Beyond sspi.Initiator it answers Context
+// (AuthorizationData, EncType) and Wrap/Unwrap with an explicit sealing choice.
+type Initiator struct{ ctxState }
+
+// InitializeContext implements sspi.Initiator: the AP-REQ on the first call, and, when
+// mutual authentication was requested, the check of the acceptor's AP-REP on the second.
+func (c *Initiator) InitializeContext(ctx context.Context, input []byte) ([]byte, sspi.Status, error) {
+	const op = "InitializeContext"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, sspi.ErrInvalidHandle, sspi.WithOp(sspi.ErrInvalidHandle, Name, op)
+	}
+	switch c.phase {
+	case phaseStart:
+		if len(input) != 0 {
+			return c.fail(op, sspi.Errorf(sspi.ErrInvalidToken, "unexpected input on the first call"), nil)
+		}
+		out, err := c.apReq(ctx)
+		if err != nil {
+			return c.fail(op, err, nil)
+		}
+		if c.granted&sspi.FlagMutualAuth != 0 {
+			c.phase = phaseWaitAPRep
+			return out, sspi.StatusContinueNeeded, nil
+		}
+		// No AP-REP: both sides protect with the initiator's subkey, and the acceptor's
+		// sequence numbers start where ours do.
+		if err := c.newSession(c.subkey, false, c.seq, c.seq); err != nil {
+			return c.fail(op, err, nil)
+		}
+		c.establish()
+		return out, sspi.StatusOK, nil
+	case phaseWaitAPRep:
+		if err := c.apRep(input); err != nil {
+			return c.fail(op, err, nil)
+		}
+		return nil, sspi.StatusOK, nil
+	}
+	return c.finished(op)
+}
+
+func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
+	p := c.cred.pkg
+	spn, err := spnFromTarget(c.cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	tkt, key, err := c.cred.src.ServiceTicket(ctx, spn)
+	if err != nil {
+		return nil, err
+	}
+	// The key may be shared with the ticket source's cache: work on a copy, which
+	// establish wipes.
+	key.KeyValue = append([]byte(nil), key.KeyValue...)
+	cname, crealm := c.cred.src.Client()
+	c.granted = grant(c.cfg.Flags)
+	subkey, err := randKey(p.rand, key.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := randUint32(p.rand)
+	if err != nil {
+		return nil, err
+	}
+	now := p.now().UTC()
+	gssFlags := (c.cfg.Flags & grantable).GSS()
+	auth := types.Authenticator{
+		AVNO:      iana.PVNO,
+		CRealm:    crealm,
+		CName:     cname,
+		Cksum:     types.Checksum{CksumType: chksumGSS, Checksum: checksum8003(c.cfg.ChannelBindings, gssFlags)},
+		Cusec:     now.Nanosecond() / 1000,
+		CTime:     now.Truncate(1e9),
+		SubKey:    subkey,
+		SeqNumber: int64(seq),
+	}
+	req, err := messages.NewAPReq(tkt, key, auth)
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REQ: %v", err)
+	}
+	if c.granted&sspi.FlagMutualAuth != 0 {
+		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	}
+	b, err := req.Marshal()
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REQ: %v", err)
+	}
+	c.ticketKey, c.subkey = key, subkey
+	c.ctime, c.cusec, c.seq = auth.CTime, auth.Cusec, uint64(seq)
+	c.client = cname.PrincipalNameString() + "@" + crealm
+	c.realm = crealm
+	c.server = c.cfg.Target
+	return frame(tokAPReq, b), nil
+}
+
+func (c *Initiator) apRep(input []byte) error {
+	tokID, inner, err := ParseFrame(input)
+	if err != nil {
+		return err
+	}
+	switch tokID {
+	case tokKRBError:
+		var ke messages.KRBError
+		if err := ke.Unmarshal(inner); err != nil {
+			return sspi.Errorf(sspi.ErrInvalidToken, "KRB-ERROR: %v", err)
+		}
+		return sspi.Errorf(krbErrorStatus(ke.ErrorCode), "the acceptor refused: %v", ke)
+	case tokAPRep:
+	default:
+		return sspi.Errorf(sspi.ErrInvalidToken, "token ID %04x, want an AP-REP", tokID)
+	}
+	var rep messages.APRep
+	if err := rep.Unmarshal(inner); err != nil {
+		return sspi.Errorf(sspi.ErrInvalidToken, "AP-REP: %v", err)
+	}
+	pt, err := crypto.DecryptEncPart(rep.EncPart, c.ticketKey, keyusage.AP_REP_ENCPART)
+	if err != nil {
+		return sspi.Errorf(sspi.ErrMutualAuthFailed, "the AP-REP does not decrypt with the session key")
+	}
+	var enc messages.EncAPRepPart
+	if err := enc.Unmarshal(pt); err != nil {
+		return sspi.Errorf(sspi.ErrMutualAuthFailed, "AP-REP: %v", err)
+	}
+	if !enc.CTime.Equal(c.ctime) || enc.Cusec != c.cusec {
+		return sspi.Errorf(sspi.ErrMutualAuthFailed, "the AP-REP answers another authenticator")
+	}
+	key, accSub := c.subkey, false
+	if enc.Subkey.KeyType != 0 && len(enc.Subkey.KeyValue) > 0 {
+		key, accSub = enc.Subkey, true
+	}
+	if err := c.newSession(key, accSub, c.seq, uint64(uint32(enc.SequenceNumber))); err != nil {
+		return err
+	}
+	c.establish()
+	return nil
+}
