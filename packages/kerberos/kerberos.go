@@ -29,7 +29,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/client"
@@ -39,6 +38,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gossp/gossp/internal/credguard"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -180,7 +180,7 @@ func (p *Package) AcquireCredentials(_ context.Context, req sspi.CredentialReque
 	if !req.Use.Outbound() && !req.Use.Inbound() {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrInvalidParameter, "credential use %v", req.Use), Name, op)
 	}
-	c := &credential{pkg: p, use: req.Use}
+	c := &credential{pkg: p, guard: credguard.Guard{Use: req.Use, Package: Name}}
 	if req.Use.Outbound() {
 		src, err := p.outbound(req)
 		if err != nil {
@@ -332,32 +332,20 @@ func (p *Package) splitPrincipal(user, domain string) (string, string) {
 
 type credential struct {
 	pkg       *Package
-	use       sspi.CredentialUse
+	guard     credguard.Guard // use and closed state
 	src       TicketSource
 	principal string
 	kt        *keytab.Keytab
 	rc        *replayCache
-
-	mu     sync.Mutex
-	closed bool
 }
 
 func (c *credential) Attributes() sspi.CredentialAttributes {
-	return sspi.CredentialAttributes{Package: Name, Use: c.use, Principal: c.principal}
-}
-
-func (c *credential) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
+	return sspi.CredentialAttributes{Package: Name, Use: c.guard.Use, Principal: c.principal}
 }
 
 func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error) {
-	if c.isClosed() {
-		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "NewInitiator")
-	}
-	if !c.use.Outbound() {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is inbound only"), Name, "NewInitiator")
+	if err := c.guard.Check(true); err != nil {
+		return nil, err
 	}
 	ini := &Initiator{}
 	ini.init(c, cfg, true)
@@ -365,11 +353,8 @@ func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error
 }
 
 func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) {
-	if c.isClosed() {
-		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "NewAcceptor")
-	}
-	if !c.use.Inbound() {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is outbound only"), Name, "NewAcceptor")
+	if err := c.guard.Check(false); err != nil {
+		return nil, err
 	}
 	acc := &Acceptor{}
 	acc.init(c, cfg, false)
@@ -377,10 +362,7 @@ func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) 
 }
 
 func (c *credential) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed = true
+	if c.guard.Close() {
 		if cs, ok := c.src.(*clientSource); ok {
 			cs.destroy()
 		}

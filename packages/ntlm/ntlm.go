@@ -22,9 +22,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/gossp/gossp/internal/credguard"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -154,7 +154,7 @@ func (p *Package) AcquireCredentials(_ context.Context, req sspi.CredentialReque
 	if !req.Use.Outbound() && !req.Use.Inbound() {
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrInvalidParameter, "credential use %v", req.Use), Name, op)
 	}
-	c := &credential{pkg: p, use: req.Use}
+	c := &credential{pkg: p, guard: credguard.Guard{Use: req.Use, Package: Name}}
 	if req.Use.Outbound() {
 		switch m := req.Material.(type) {
 		case Anonymous, *Anonymous:
@@ -198,17 +198,14 @@ func splitUser(user, domain string) (string, string) {
 }
 
 type credential struct {
-	pkg *Package
-	use sspi.CredentialUse
+	pkg   *Package
+	guard credguard.Guard // use and closed state
 
 	anonymous    bool
 	user, domain string
 	ntHash       []byte
 	lmHash       []byte // only for the NTLMv1 legacy path
 	db           UserDB
-
-	mu     sync.Mutex
-	closed bool
 }
 
 func (c *credential) setHash(h UserHash) {
@@ -217,7 +214,7 @@ func (c *credential) setHash(h UserHash) {
 }
 
 func (c *credential) Attributes() sspi.CredentialAttributes {
-	a := sspi.CredentialAttributes{Package: Name, Use: c.use}
+	a := sspi.CredentialAttributes{Package: Name, Use: c.guard.Use}
 	if c.user != "" {
 		a.Principal = qualified(c.domain, c.user)
 	}
@@ -231,18 +228,9 @@ func qualified(domain, user string) string {
 	return domain + `\` + user
 }
 
-func (c *credential) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
-
 func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error) {
-	if c.isClosed() {
-		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "NewInitiator")
-	}
-	if !c.use.Outbound() {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is inbound only"), Name, "NewInitiator")
+	if err := c.guard.Check(true); err != nil {
+		return nil, err
 	}
 	ini := &Initiator{}
 	ini.init(c, cfg, true)
@@ -250,11 +238,8 @@ func (c *credential) NewInitiator(cfg sspi.ContextConfig) (sspi.Initiator, error
 }
 
 func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) {
-	if c.isClosed() {
-		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "NewAcceptor")
-	}
-	if !c.use.Inbound() {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoCredentials, "credential is outbound only"), Name, "NewAcceptor")
+	if err := c.guard.Check(false); err != nil {
+		return nil, err
 	}
 	acc := &Acceptor{}
 	acc.init(c, cfg, false)
@@ -262,8 +247,6 @@ func (c *credential) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) 
 }
 
 func (c *credential) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
+	c.guard.Close()
 	return nil
 }
