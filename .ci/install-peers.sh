@@ -10,6 +10,7 @@ packages=(
   winbind                  # Samba's ntlm_auth
   python3-impacket         # impacket's NTLM
   curl                     # curl --negotiate, an HTTP Negotiate client (httpauth)
+  apache2 libapache2-mod-auth-gssapi  # Apache httpd + mod_auth_gssapi, an HTTP Negotiate server (internal/interop/apache)
   protobuf-compiler        # protoc, for proto/check.sh's regeneration check
   tshark                   # Wireshark's gssapi/spnego/ntlmssp dissectors (internal/interop/dissect)
   krb5-kdc krb5-admin-server krb5-user  # MIT KDC, kadmin.local, kinit for packages/kerberos (internal/interop/krb5kdc)

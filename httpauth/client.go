@@ -126,12 +126,11 @@ func (t *Transport) handshake(req *http.Request, rt http.RoundTripper, resp *htt
 		return nil, fmt.Errorf("httpauth: %w", err)
 	}
 	defer ini.Close()
-	var in []byte
+	out, st, err := ini.InitializeContext(req.Context(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("httpauth: %w", err)
+	}
 	for range maxLegs {
-		out, st, err := ini.InitializeContext(req.Context(), in)
-		if err != nil {
-			return nil, fmt.Errorf("httpauth: %w", err)
-		}
 		r2, err := withToken(req, authz, out)
 		if err != nil {
 			return nil, err
@@ -142,12 +141,18 @@ func (t *Transport) handshake(req *http.Request, rt http.RoundTripper, resp *htt
 		}
 		tok := peerToken(resp.Header, authn)
 		if resp.StatusCode == status {
-			if tok != nil && st == sspi.StatusContinueNeeded {
-				drain(resp)
-				in = tok
-				continue
+			if tok == nil || st != sspi.StatusContinueNeeded {
+				return resp, nil // refused: the caller sees the challenge
 			}
-			return resp, nil // refused: the caller sees the challenge
+			next, nst, err := ini.InitializeContext(req.Context(), tok)
+			if err != nil {
+				// A refusal with a last token (SPNEGO's reject, as MIT's acceptor in
+				// Apache sends it): the caller sees the refusal, not our reading of it.
+				return resp, nil
+			}
+			drain(resp)
+			out, st = next, nst
+			continue
 		}
 		if !proxy && resp.StatusCode == http.StatusProxyAuthRequired {
 			return resp, nil // the proxy wants this request authenticated too
