@@ -13,6 +13,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gossp/gossp/internal/rfc4121"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -52,7 +53,7 @@ type ctxState struct {
 	server  string
 	expiry  time.Time
 	authz   types.AuthorizationData
-	sess    *session
+	sess    *rfc4121.Session
 
 	// initiator state between AP-REQ and AP-REP
 	ticketKey types.EncryptionKey
@@ -90,7 +91,7 @@ func (s *ctxState) wipe() {
 	clear(s.ticketKey.KeyValue)
 	clear(s.subkey.KeyValue)
 	if s.sess != nil {
-		s.sess.wipe()
+		s.sess.Close()
 		s.sess = nil
 	}
 }
@@ -107,17 +108,15 @@ func grant(f sspi.ContextFlags) sspi.ContextFlags {
 
 // newSession builds the message protection state.
 func (s *ctxState) newSession(key types.EncryptionKey, acceptorSubkey bool, sendSeq, recvSeq uint64) error {
-	et, err := crypto.GetEtype(key.KeyType)
+	sess, err := rfc4121.NewSession(key, s.initiator, acceptorSubkey, sendSeq, recvSeq, rfc4121.Options{
+		ReplayDetect:    s.granted&sspi.FlagReplayDetect != 0,
+		SequenceDetect:  s.granted&sspi.FlagSequenceDetect != 0,
+		Confidentiality: s.granted&sspi.FlagConfidentiality != 0,
+	})
 	if err != nil {
-		return sspi.Errorf(sspi.ErrKDCUnknownEtype, "enctype %d: %v", key.KeyType, err)
+		return err
 	}
-	s.sess = &session{
-		et: et, key: append([]byte(nil), key.KeyValue...), cksumLen: et.GetHMACBitLength() / 8,
-		initiator: s.initiator, acceptorSubkey: acceptorSubkey,
-		conf:   s.granted&sspi.FlagConfidentiality != 0,
-		replay: s.granted&sspi.FlagReplayDetect != 0, seq: s.granted&sspi.FlagSequenceDetect != 0,
-		sendSeq: sendSeq, recvNext: recvSeq,
-	}
+	s.sess = sess
 	return nil
 }
 
@@ -146,9 +145,8 @@ func (s *ctxState) Attributes() sspi.ContextAttributes {
 		Sizes:       sspi.Sizes{MaxToken: MaxToken, MaxSignature: 28, BlockSize: 1, SecurityTrailer: 60},
 	}
 	if s.sess != nil {
-		ck := s.sess.cksumLen
-		a.Sizes.MaxSignature = 16 + ck
-		a.Sizes.SecurityTrailer = 16 + s.sess.et.GetConfounderByteSize() + 16 + ck
+		a.Sizes.MaxSignature = s.sess.MaxSignature()
+		a.Sizes.SecurityTrailer = s.sess.SecurityTrailer()
 	}
 	switch s.phase {
 	case phaseDone:
@@ -173,10 +171,10 @@ func (s *ctxState) EncType() int32 {
 	if s.sess == nil {
 		return 0
 	}
-	return s.sess.et.GetETypeID()
+	return s.sess.EncType()
 }
 
-func (s *ctxState) protection(op string) (*session, error) {
+func (s *ctxState) protection(op string) (*rfc4121.Session, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	switch {
@@ -195,7 +193,7 @@ func (s *ctxState) SessionKey() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append([]byte(nil), sess.key...), nil
+	return sess.SessionKey(), nil
 }
 
 // MakeSignature implements sspi.SecurityContext: an RFC 4121 MIC token.
@@ -204,7 +202,7 @@ func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := sess.mic(msg)
+	tok, err := sess.MakeSignature(msg)
 	return tok, sspi.WithOp(err, Name, "MakeSignature")
 }
 
@@ -214,7 +212,7 @@ func (s *ctxState) VerifySignature(msg, sig []byte) error {
 	if err != nil {
 		return err
 	}
-	return sspi.WithOp(sess.verifyMIC(msg, sig), Name, "VerifySignature")
+	return sspi.WithOp(sess.VerifySignature(msg, sig), Name, "VerifySignature")
 }
 
 // EncryptMessage implements sspi.SecurityContext: an RFC 4121 wrap token, sealed when
@@ -224,7 +222,7 @@ func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := sess.wrap(msg, sess.conf)
+	tok, err := sess.EncryptMessage(msg)
 	return tok, sspi.WithOp(err, Name, "EncryptMessage")
 }
 
@@ -235,7 +233,7 @@ func (s *ctxState) DecryptMessage(token []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	msg, _, err := sess.unwrap(token)
+	msg, err := sess.DecryptMessage(token)
 	return msg, sspi.WithOp(err, Name, "DecryptMessage")
 }
 
@@ -245,7 +243,7 @@ func (s *ctxState) Wrap(msg []byte, conf bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := sess.wrap(msg, conf)
+	tok, err := sess.Wrap(msg, conf)
 	return tok, sspi.WithOp(err, Name, "Wrap")
 }
 
@@ -255,7 +253,7 @@ func (s *ctxState) Unwrap(token []byte) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	msg, sealed, err := sess.unwrap(token)
+	msg, sealed, err := sess.Unwrap(token)
 	return msg, sealed, sspi.WithOp(err, Name, "Unwrap")
 }
 

@@ -1,0 +1,63 @@
+package rfc4121
+
+import (
+	"crypto/subtle"
+	"errors"
+
+	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gossp/gossp/sspi"
+)
+
+var errShort = errors.New("ciphertext shorter than its confounder and integrity tag")
+
+// Checksum returns the RFC 3961 keyed checksum of data for usage with key's mandatory
+// checksum type (hmac-sha1-96-aes128/256 for enctypes 17/18, hmac-sha256-128-aes128 and
+// hmac-sha384-192-aes256 for 19/20), as KRB-FINISHED (usage 41) and authenticator
+// checksums carry it. An unknown enctype fails with sspi.ErrKDCUnknownEtype.
+func Checksum(key types.EncryptionKey, usage uint32, data []byte) (types.Checksum, error) {
+	eng, err := newEngine(key)
+	if err != nil {
+		return types.Checksum{}, err
+	}
+	defer eng.wipe()
+	ck, err := eng.checksum(nil, usage, data, nil)
+	if err != nil {
+		return types.Checksum{}, sspi.Errorf(sspi.ErrInternal, "checksum: %w", err)
+	}
+	return types.Checksum{CksumType: cksumType(key.KeyType), Checksum: ck}, nil
+}
+
+// VerifyChecksum checks ck against data for usage with key: its type must be key's
+// mandatory checksum type and its value must match (compared in constant time).
+// Failures wrap sspi.ErrMessageAltered.
+func VerifyChecksum(key types.EncryptionKey, usage uint32, data []byte, ck types.Checksum) error {
+	if want := cksumType(key.KeyType); ck.CksumType != want {
+		return sspi.Errorf(sspi.ErrMessageAltered, "checksum type %d, want %d for enctype %d", ck.CksumType, want, key.KeyType)
+	}
+	eng, err := newEngine(key)
+	if err != nil {
+		return err
+	}
+	defer eng.wipe()
+	var buf [maxCksum]byte
+	want, err := eng.checksum(buf[:0], usage, data, nil)
+	if err != nil {
+		return sspi.Errorf(sspi.ErrInternal, "checksum: %w", err)
+	}
+	if subtle.ConstantTimeCompare(want, ck.Checksum) != 1 {
+		return sspi.Errorf(sspi.ErrMessageAltered, "the checksum does not verify")
+	}
+	return nil
+}
+
+// cksumType is the mandatory checksum type of an enctype (RFC 3961 7, RFC 3962 7,
+// RFC 8009 8), 0 if gokrb5 does not know it.
+func cksumType(etype int32) int32 {
+	et, err := crypto.GetEtype(etype)
+	if err != nil {
+		return 0
+	}
+	return et.GetHashID()
+}
