@@ -2,9 +2,12 @@ package pki
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -19,7 +22,8 @@ type Identity struct {
 	UPN string
 	// DNSNames are the subject alternative name's dNSNames, as written.
 	DNSNames []string
-	// Subject and Issuer are the leaf's distinguished names in RFC 2253 form.
+	// Subject and Issuer are the leaf's distinguished names in RFC 4514 form, every
+	// attribute kept (DC=<tenant>, both CNs of a Windows user certificate).
 	Subject, Issuer string
 	// Leaf is the peer's certificate.
 	Leaf *x509.Certificate
@@ -43,8 +47,8 @@ func IdentityOf(leaf *x509.Certificate) (*Identity, error) {
 	}
 	id := &Identity{
 		DNSNames: leaf.DNSNames,
-		Subject:  leaf.Subject.String(),
-		Issuer:   leaf.Issuer.String(),
+		Subject:  nameString(leaf.RawSubject),
+		Issuer:   nameString(leaf.RawIssuer),
 		Leaf:     leaf,
 	}
 	if len(upns) > 0 {
@@ -177,4 +181,80 @@ func marshalSAN(upn string, dnsNames []string) ([]byte, error) {
 		return nil, fmt.Errorf("pki: encoding the subject alternative name: %w", err)
 	}
 	return b, nil
+}
+
+// attributeNames are the short names nameString writes: RFC 4514's, and emailAddress.
+var attributeNames = map[string]string{
+	"2.5.4.3":                    "CN",
+	"2.5.4.5":                    "SERIALNUMBER",
+	"2.5.4.6":                    "C",
+	"2.5.4.7":                    "L",
+	"2.5.4.8":                    "ST",
+	"2.5.4.9":                    "STREET",
+	"2.5.4.10":                   "O",
+	"2.5.4.11":                   "OU",
+	"2.5.4.17":                   "POSTALCODE",
+	"0.9.2342.19200300.100.1.1":  "UID",
+	"0.9.2342.19200300.100.1.25": "DC",
+	"1.2.840.113549.1.9.1":       "emailAddress",
+}
+
+// nameString renders a DER distinguished name in RFC 4514 form, every attribute in
+// order (most specific first). pkix.Name.String keeps only one CN and writes DC as hex,
+// which loses most of a Windows PKU2U subject (DC=<tenant>, CN=<SID>, CN=<UPN>).
+func nameString(raw []byte) string {
+	var seq pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
+		var n pkix.Name
+		n.FillFromRDNSequence(&seq)
+		return n.String()
+	}
+	var b strings.Builder
+	for i := len(seq) - 1; i >= 0; i-- {
+		if i < len(seq)-1 {
+			b.WriteByte(',')
+		}
+		for j, atv := range seq[i] {
+			if j > 0 {
+				b.WriteByte('+')
+			}
+			s, isString := atv.Value.(string)
+			name, known := attributeNames[atv.Type.String()]
+			if !known {
+				name = atv.Type.String()
+			}
+			b.WriteString(name)
+			b.WriteByte('=')
+			if !isString || !known {
+				der, err := asn1.Marshal(atv.Value)
+				if err != nil {
+					b.WriteString("#")
+					continue
+				}
+				b.WriteString("#" + hex.EncodeToString(der))
+				continue
+			}
+			b.WriteString(escapeAttribute(s))
+		}
+	}
+	return b.String()
+}
+
+// escapeAttribute escapes an attribute value as RFC 4514 section 2.4 says.
+func escapeAttribute(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == ',' || r == '+' || r == '"' || r == '\\' || r == '<' || r == '>' || r == ';',
+			(r == ' ' || r == '#') && i == 0,
+			r == ' ' && i == len(s)-1:
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

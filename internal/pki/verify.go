@@ -249,7 +249,7 @@ func mapX509Error(err error, leaf *x509.Certificate, now time.Time) error {
 		if c == nil {
 			c = leaf
 		}
-		return certErr(ErrUntrusted, c, fmt.Sprintf("no valid path from its issuer %q to a trust anchor", c.Issuer.String()), err)
+		return certErr(ErrUntrusted, c, fmt.Sprintf("no valid path from its issuer %q to a trust anchor", nameString(c.RawIssuer)), err)
 	}
 	var crit x509.UnhandledCriticalExtension
 	if errors.As(err, &crit) {
@@ -264,7 +264,7 @@ func mapX509Error(err error, leaf *x509.Certificate, now time.Time) error {
 type CertificateError struct {
 	// Kind is ErrUntrusted, ErrExpired, ErrNotYetValid, ErrWrongUsage or ErrMalformed.
 	Kind error
-	// Subject is the distinguished name of the certificate at fault (RFC 2253 form),
+	// Subject is the distinguished name of the certificate at fault (RFC 4514 form),
 	// or "" when there was none.
 	Subject string
 	// Reason says what is wrong, in words; it may be empty when Err says it.
@@ -309,10 +309,10 @@ func subjectName(c *x509.Certificate) string {
 	if c == nil {
 		return ""
 	}
-	if s := c.Subject.String(); s != "" {
+	if s := nameString(c.RawSubject); s != "" {
 		return s
 	}
-	return fmt.Sprintf("serial %s issued by %s", c.SerialNumber, c.Issuer.String())
+	return fmt.Sprintf("serial %s issued by %s", c.SerialNumber, nameString(c.RawIssuer))
 }
 
 // extKeyUsages returns c's extended key usages as OIDs, known or not.
