@@ -1,7 +1,6 @@
 package rfc4121
 
 import (
-	"crypto/subtle"
 	"errors"
 
 	"github.com/jcmturner/gokrb5/v8/crypto"
@@ -10,7 +9,10 @@ import (
 	"github.com/gossp/gossp/sspi"
 )
 
-var errShort = errors.New("ciphertext shorter than its confounder and integrity tag")
+var (
+	errShort     = errors.New("ciphertext shorter than its confounder and integrity tag")
+	errIntegrity = errors.New("integrity check failed")
+)
 
 // Checksum returns the RFC 3961 keyed checksum of data for usage with key's mandatory
 // checksum type (hmac-sha1-96-aes128/256 for enctypes 17/18, hmac-sha256-128-aes128 and
@@ -41,12 +43,11 @@ func VerifyChecksum(key types.EncryptionKey, usage uint32, data []byte, ck types
 		return err
 	}
 	defer eng.wipe()
-	var buf [maxCksum]byte
-	want, err := eng.checksum(buf[:0], usage, data, nil)
+	ok, err := eng.verify(usage, data, nil, ck.Checksum)
 	if err != nil {
 		return sspi.Errorf(sspi.ErrInternal, "checksum: %w", err)
 	}
-	if subtle.ConstantTimeCompare(want, ck.Checksum) != 1 {
+	if !ok {
 		return sspi.Errorf(sspi.ErrMessageAltered, "the checksum does not verify")
 	}
 	return nil

@@ -1,6 +1,8 @@
 package rfc4121
 
 import (
+	"crypto/subtle"
+
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/crypto/etype"
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
@@ -8,10 +10,6 @@ import (
 
 	"github.com/gossp/gossp/sspi"
 )
-
-// maxCksum bounds the checksums of the enctypes we know (HMAC-SHA-384-192 is 24 bytes);
-// a stack buffer of it avoids an allocation when verifying.
-const maxCksum = 64
 
 // engine is an RFC 3961 cryptosystem bound to one base key: the keyed checksum
 // (get_mic) and the authenticated encryption (encrypt/decrypt) for any key usage.
@@ -24,6 +22,9 @@ type engine interface {
 	tagSize() int
 	// checksum appends to dst the keyed checksum of a|b for usage (key Kc).
 	checksum(dst []byte, usage uint32, a, b []byte) ([]byte, error)
+	// verify reports whether got is the keyed checksum of a|b for usage, comparing in
+	// constant time.
+	verify(usage uint32, a, b, got []byte) (bool, error)
 	// encrypt appends to dst the RFC 3961 encryption of a|b for usage: the ciphertext of
 	// confounder|a|b followed by the integrity tag. a and b may alias dst's spare
 	// capacity only if they do not overlap what encrypt writes.
@@ -83,6 +84,14 @@ func (e *gokrb5Engine) checksum(dst []byte, usage uint32, a, b []byte) ([]byte, 
 		return dst, err
 	}
 	return append(dst, ck...), nil
+}
+
+func (e *gokrb5Engine) verify(usage uint32, a, b, got []byte) (bool, error) {
+	want, err := e.checksum(nil, usage, a, b)
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(want, got) == 1, nil
 }
 
 func (e *gokrb5Engine) encrypt(dst []byte, usage uint32, a, b []byte) ([]byte, error) {

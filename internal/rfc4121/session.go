@@ -57,6 +57,10 @@ func NewSession(key types.EncryptionKey, initiator, acceptorSubkey bool, sendSeq
 	if err != nil {
 		return nil, err
 	}
+	return newSession(eng, key, initiator, acceptorSubkey, sendSeq, recvSeq, opts), nil
+}
+
+func newSession(eng engine, key types.EncryptionKey, initiator, acceptorSubkey bool, sendSeq, recvSeq uint64, opts Options) *Session {
 	s := &Session{
 		eng: eng, key: append([]byte(nil), key.KeyValue...),
 		initiator: initiator, acceptorSubkey: acceptorSubkey, opts: opts,
@@ -74,7 +78,7 @@ func NewSession(key types.EncryptionKey, initiator, acceptorSubkey bool, sendSeq
 	} else {
 		s.sendSign, s.sendSeal, s.recvSign, s.recvSeal = KeyUsageAcceptorSign, KeyUsageAcceptorSeal, KeyUsageInitiatorSign, KeyUsageInitiatorSeal
 	}
-	return s, nil
+	return s
 }
 
 // EncType returns the enctype of the session key.
@@ -205,12 +209,11 @@ func (s *Session) VerifySignature(msg, tok []byte) error {
 	if n := s.eng.cksumSize(); len(ck) != n {
 		return sspi.Errorf(sspi.ErrInvalidToken, "MIC checksum of %d bytes, want %d", len(ck), n)
 	}
-	var buf [maxCksum]byte
-	want, err := s.eng.checksum(buf[:0], s.recvSign, msg, tok[:HeaderLen])
+	ok, err := s.eng.verify(s.recvSign, msg, tok[:HeaderLen], ck)
 	if err != nil {
 		return sspi.Errorf(sspi.ErrInternal, "MIC checksum: %w", err)
 	}
-	if subtle.ConstantTimeCompare(want, ck) != 1 {
+	if !ok {
 		return sspi.Errorf(sspi.ErrMessageAltered, "the MIC does not verify")
 	}
 	return s.checkSeq(h.Seq)
@@ -341,12 +344,11 @@ func (s *Session) openSigned(h Header, body []byte) ([]byte, error) {
 	}
 	data, got := body[:len(body)-ck], body[len(body)-ck:]
 	hdr := header(TokWrap, h.Flags, 0, 0, h.Seq)
-	var buf [maxCksum]byte
-	want, err := s.eng.checksum(buf[:0], s.recvSeal, data, hdr[:])
+	ok, err := s.eng.verify(s.recvSeal, data, hdr[:], got)
 	if err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "checksum: %w", err)
 	}
-	if subtle.ConstantTimeCompare(want, got) != 1 {
+	if !ok {
 		return nil, sspi.Errorf(sspi.ErrMessageAltered, "the wrap token's checksum does not verify")
 	}
 	return append([]byte(nil), data...), nil
