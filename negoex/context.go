@@ -156,7 +156,7 @@ func (s *ctxState) settleVerify() (noKey bool, err error) {
 		return false, nil
 	}
 	_, verify, ok := s.sel.keys()
-	if !ok {
+	if !ok || len(verify.Value) == 0 {
 		return true, nil
 	}
 	_, usage := s.usages()
@@ -200,7 +200,7 @@ func (s *ctxState) complete() bool {
 // finishLeg settles VERIFY, emits ours if due and returns the leg's result.
 func (s *ctxState) finishLeg(op string) ([]byte, sspi.Status, error) {
 	if s.sel != nil && s.sel.done {
-		if _, _, ok := s.sel.keys(); !ok {
+		if _, verify, ok := s.sel.keys(); !ok || len(verify.Value) == 0 {
 			return s.fail(op, sspi.Errorf(sspi.ErrInternal, "NegoEx: auth scheme %s completed without a key to VERIFY with", s.sel.sub.info.Name))
 		}
 	}

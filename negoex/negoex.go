@@ -45,7 +45,10 @@ type MetaDataContext interface {
 // messages. A scheme without keys cannot complete NegoEx.
 type KeyedContext interface {
 	// VerifyKeys returns the key this side signs its VERIFY with and the key the peer's
-	// VERIFY is checked with, once the scheme has them; ok is false until then.
+	// VERIFY is checked with, once the scheme has them; ok is false until then. A scheme
+	// may report ok with an empty verify key while it does not know the peer's key yet
+	// (a PKU2U initiator signs with its subkey before the AP-REP brings the acceptor's):
+	// its VERIFY goes out at once, and the peer's waits for the key.
 	VerifyKeys() (sign, verify Key, ok bool)
 }
 

@@ -244,8 +244,9 @@ func (x *remoteCtx) step(ctx context.Context, op string, input []byte) ([]byte, 
 		x.mu.Lock()
 		x.done = st == sspi.StatusOK
 		// The step's answer carries what NegoEx asks next (keys, and the attributes
-		// once established): keep it rather than ask again.
-		if state.GetHasVerifyKeys() && !x.keysSet {
+		// once established): keep it rather than ask again. A verify key may come a leg
+		// after the sign key (PKU2U's initiator).
+		if state.GetHasVerifyKeys() && (!x.keysSet || len(x.vk.Value) == 0) {
 			x.sign = negoex.Key{Etype: state.GetSignKey().GetEtype(), Value: state.GetSignKey().GetValue()}
 			x.vk = negoex.Key{Etype: state.GetVerifyKey().GetEtype(), Value: state.GetVerifyKey().GetValue()}
 			x.keysSet = true

@@ -676,7 +676,10 @@ func (s *suite) checkWrongCredentials() {
 		s.errorf("a handshake with wrong credentials was established")
 		return
 	}
-	s.checkFailure("wrong credentials on the "+o.side, o.err, sspi.ErrLogonDenied, sspi.ErrMutualAuthFailed, sspi.ErrUnknownCredentials)
+	// Certificate packages (PKU2U) refuse a peer's certificate with the status that
+	// says why, as Windows does.
+	s.checkFailure("wrong credentials on the "+o.side, o.err, sspi.ErrLogonDenied, sspi.ErrMutualAuthFailed, sspi.ErrUnknownCredentials,
+		sspi.ErrUntrustedRoot, sspi.ErrCertExpired, sspi.ErrCertWrongUsage, sspi.ErrCertUnknown, sspi.ErrPKU2UCertFailure)
 }
 
 func (s *suite) checkChannelBindings() {
