@@ -44,6 +44,7 @@ var commands = []command{
 	{"decode", "dissect a GSS-API, SPNEGO, NTLM, NegoEx or Kerberos token", runDecode},
 	{"serve", "an HTTP Negotiate server on the default configuration", runServe},
 	{"get", "fetch a URL, answering HTTP Negotiate challenges", runGet},
+	{"pki", "make a test CA and PKU2U peer certificates, and check them", runPKI},
 	{"version", "print the gossp version", runVersion},
 }
 

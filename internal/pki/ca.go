@@ -312,7 +312,7 @@ func LoadCA(dir string) (*CA, error) {
 	c := cred.Chain[0]
 	if !c.IsCA || (c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0) {
 		return nil, fmt.Errorf("%w: %q in %s is not a CA certificate allowed to sign certificates",
-			ErrWrongUsage, nameString(c.RawSubject), filepath.Join(dir, CACertFile))
+			ErrWrongUsage, FormatName(c.RawSubject), filepath.Join(dir, CACertFile))
 	}
 	return &CA{Cert: c, Key: cred.Key, Chain: cred.Chain[1:]}, nil
 }

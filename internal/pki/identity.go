@@ -47,8 +47,8 @@ func IdentityOf(leaf *x509.Certificate) (*Identity, error) {
 	}
 	id := &Identity{
 		DNSNames: leaf.DNSNames,
-		Subject:  nameString(leaf.RawSubject),
-		Issuer:   nameString(leaf.RawIssuer),
+		Subject:  FormatName(leaf.RawSubject),
+		Issuer:   FormatName(leaf.RawIssuer),
 		Leaf:     leaf,
 	}
 	if len(upns) > 0 {
@@ -199,10 +199,13 @@ var attributeNames = map[string]string{
 	"1.2.840.113549.1.9.1":       "emailAddress",
 }
 
-// nameString renders a DER distinguished name in RFC 4514 form, every attribute in
-// order (most specific first). pkix.Name.String keeps only one CN and writes DC as hex,
-// which loses most of a Windows PKU2U subject (DC=<tenant>, CN=<SID>, CN=<UPN>).
-func nameString(raw []byte) string {
+// FormatName renders a DER distinguished name (a certificate's RawSubject or
+// RawIssuer, an issuer name from NegoEx meta-data) in RFC 4514 form with every
+// attribute, most specific first, as OpenSSL's -nameopt RFC2253 does. pkix.Name.String
+// keeps only one CN and writes DC as hex, which loses most of a Windows PKU2U subject
+// (DC=<tenant>, CN=<SID>, CN=<UPN>). A name that does not parse comes out as far as
+// pkix.Name understood it.
+func FormatName(raw []byte) string {
 	var seq pkix.RDNSequence
 	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
 		var n pkix.Name

@@ -98,7 +98,7 @@ func parseCredential(certPEM, keyPEM []byte, certName, keyName string) (*Credent
 	for i := 0; i+1 < len(chain); i++ {
 		if !bytes.Equal(chain[i].RawIssuer, chain[i+1].RawSubject) {
 			return nil, fmt.Errorf("%w: %s: certificate %d (%q) is not issued by the next one (%q): the chain must run leaf first, then its issuers",
-				ErrMalformed, certName, i+1, nameString(chain[i].RawSubject), nameString(chain[i+1].RawSubject))
+				ErrMalformed, certName, i+1, FormatName(chain[i].RawSubject), FormatName(chain[i+1].RawSubject))
 		}
 	}
 	key, err := parsePrivateKey(keyPEM, keyName)
@@ -109,7 +109,7 @@ func parseCredential(certPEM, keyPEM []byte, certName, keyName string) (*Credent
 	pub, ok := key.Public().(equaler)
 	if !ok || !pub.Equal(chain[0].PublicKey) {
 		return nil, fmt.Errorf("%w: the private key in %s does not match the certificate %q in %s",
-			ErrKeyMismatch, keyName, nameString(chain[0].RawSubject), certName)
+			ErrKeyMismatch, keyName, FormatName(chain[0].RawSubject), certName)
 	}
 	return &Credential{Chain: chain, Key: key}, nil
 }

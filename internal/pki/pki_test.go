@@ -526,10 +526,10 @@ func TestNameString(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `CN=\ #a\+b\<c\>\;\"\\\01\ ,1.2.3.4=#130178,O=Acme\, Inc.,DC=example`
-	if got := nameString(raw); got != want {
+	if got := FormatName(raw); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	if got := nameString([]byte{0x30, 0x03, 0x31}); got != "" {
+	if got := FormatName([]byte{0x30, 0x03, 0x31}); got != "" {
 		t.Fatalf("garbage: %q", got)
 	}
 }

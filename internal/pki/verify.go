@@ -249,7 +249,7 @@ func mapX509Error(err error, leaf *x509.Certificate, now time.Time) error {
 		if c == nil {
 			c = leaf
 		}
-		return certErr(ErrUntrusted, c, fmt.Sprintf("no valid path from its issuer %q to a trust anchor", nameString(c.RawIssuer)), err)
+		return certErr(ErrUntrusted, c, fmt.Sprintf("no valid path from its issuer %q to a trust anchor", FormatName(c.RawIssuer)), err)
 	}
 	var crit x509.UnhandledCriticalExtension
 	if errors.As(err, &crit) {
@@ -309,10 +309,10 @@ func subjectName(c *x509.Certificate) string {
 	if c == nil {
 		return ""
 	}
-	if s := nameString(c.RawSubject); s != "" {
+	if s := FormatName(c.RawSubject); s != "" {
 		return s
 	}
-	return fmt.Sprintf("serial %s issued by %s", c.SerialNumber, nameString(c.RawIssuer))
+	return fmt.Sprintf("serial %s issued by %s", c.SerialNumber, FormatName(c.RawIssuer))
 }
 
 // extKeyUsages returns c's extended key usages as OIDs, known or not.
