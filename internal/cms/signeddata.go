@@ -90,7 +90,7 @@ func (id signerID) matches(c *x509.Certificate) bool {
 
 type contentInfo struct {
 	ContentType asn1.ObjectIdentifier
-	Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	Content     asn1.RawValue `asn1:"tag:0"` // [0] EXPLICIT, unwrapped by hand
 }
 
 type signedData struct {
@@ -163,7 +163,14 @@ func unwrap(der []byte) ([]byte, error) {
 		if !ci.ContentType.Equal(OIDSignedData) {
 			return nil, fmt.Errorf("%w: ContentInfo holds %v, not signedData", ErrContentType, ci.ContentType)
 		}
-		return ci.Content.FullBytes, nil
+		if !ci.Content.IsCompound {
+			return nil, fmt.Errorf("%w: ContentInfo content [0] is not constructed", ErrMalformed)
+		}
+		var inner asn1.RawValue
+		if err := unmarshalAll(ci.Content.Bytes, &inner, "ContentInfo content"); err != nil {
+			return nil, err
+		}
+		return ci.Content.Bytes, nil
 	}
 	return nil, fmt.Errorf("%w: neither SignedData nor ContentInfo", ErrMalformed)
 }
