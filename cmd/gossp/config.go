@@ -10,6 +10,7 @@ import (
 	"github.com/gossp/gossp/negoex"
 	"github.com/gossp/gossp/negoex/plugin"
 	"github.com/gossp/gossp/negotiate"
+	"github.com/gossp/gossp/packages/kerberos"
 	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/packages/psk"
 	"github.com/gossp/gossp/sspi"
@@ -24,15 +25,21 @@ type defaults struct {
 	negoex    *negoex.Package
 	psk       *psk.Package
 	ntlm      *ntlm.Package
-	host      *plugin.Host // nil without a packages directory
-	pskKey    []byte       // a fresh random key per run, shared by the demo's two sides
-	password  string       // the demo user's NTLM password, fresh per run
+	kerberos  *kerberos.Package // nil unless asked for (options.kerberos)
+	keytab    string            // the acceptor's Kerberos keytab, for gossp serve
+	host      *plugin.Host      // nil without a packages directory
+	pskKey    []byte            // a fresh random key per run, shared by the demo's two sides
+	password  string            // the demo user's NTLM password, fresh per run
 }
 
 // options say where the configuration comes from.
 type options struct {
 	dir       string // packages directory; empty for none
 	overrides string // operator overrides file; empty for none
+	// kerberos puts Kerberos first under Negotiate (krb5.conf from KRB5_CONFIG), for
+	// gossp get -kerberos and gossp serve -keytab.
+	kerberos bool
+	keytab   string // the acceptor's keytab (gossp serve -keytab)
 }
 
 func newDefaults(ctx context.Context, logger *slog.Logger, o options) (*defaults, error) {
@@ -68,11 +75,16 @@ func newDefaults(ctx context.Context, logger *slog.Logger, o options) (*defaults
 		d.close()
 		return nil, err
 	}
-	if d.negotiate, err = negotiate.New(negotiate.Config{Packages: []sspi.Package{d.negoex, d.ntlm}, Logger: logger}); err != nil {
+	subs := []sspi.Package{d.negoex, d.ntlm}
+	if o.kerberos || o.keytab != "" {
+		d.kerberos, d.keytab = kerberos.New(kerberos.Config{Logger: logger}), o.keytab
+		subs = append([]sspi.Package{d.kerberos}, subs...)
+	}
+	if d.negotiate, err = negotiate.New(negotiate.Config{Packages: subs, Logger: logger}); err != nil {
 		d.close()
 		return nil, err
 	}
-	pkgs := []sspi.Package{d.negotiate, d.negoex, d.ntlm}
+	pkgs := append([]sspi.Package{d.negotiate}, subs...)
 	for _, s := range schemes {
 		pkgs = append(pkgs, s.Package) // the built-in PSK unless a plugin replaced it
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gossp/gossp/decode"
 	"github.com/gossp/gossp/negoex"
 	"github.com/gossp/gossp/negotiate"
+	"github.com/gossp/gossp/packages/kerberos"
 	"github.com/gossp/gossp/packages/ntlm"
 	"github.com/gossp/gossp/packages/psk"
 	"github.com/gossp/gossp/sspi"
@@ -203,8 +204,16 @@ func (d *defaults) demoCredentials(ctx context.Context, name string) (client, se
 	var clientReq, serverReq sspi.CredentialRequest
 	switch {
 	case strings.EqualFold(name, negotiate.Name):
-		clientReq = sspi.CredentialRequest{Identity: identity, Material: negotiate.Options{Material: map[string]any{negoex.Name: nx}}}
-		serverReq = sspi.CredentialRequest{Material: negotiate.Options{Material: map[string]any{negoex.Name: nx, ntlm.Name: users}}}
+		clientOpts := negotiate.Options{Material: map[string]any{negoex.Name: nx}}
+		serverOpts := negotiate.Options{Material: map[string]any{negoex.Name: nx, ntlm.Name: users}}
+		if d.kerberos != nil {
+			clientOpts.PackageList = "!" + kerberos.Name // the demo user has no Kerberos principal
+			if d.keytab != "" {
+				serverOpts.Material[kerberos.Name] = kerberos.Keytab{Path: d.keytab}
+			}
+		}
+		clientReq = sspi.CredentialRequest{Identity: identity, Material: clientOpts}
+		serverReq = sspi.CredentialRequest{Material: serverOpts}
 	case strings.EqualFold(name, negoex.Name):
 		clientReq, serverReq = sspi.CredentialRequest{Material: nx}, sspi.CredentialRequest{Material: nx}
 	case strings.EqualFold(name, ntlm.Name):
