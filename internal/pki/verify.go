@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// Sentinel errors of Verify and the loaders. Every error they return matches exactly one
-// of these with errors.Is; a caller maps them to SSPI statuses as the comments say.
+// Sentinel errors. Every error of Verify is a *CertificateError matching exactly one
+// of these with errors.Is; a caller maps them to SSPI statuses as the comments say. The
+// loaders use ErrMalformed (and ErrKeyMismatch) too, besides the file system's errors.
 var (
 	// ErrUntrusted: no path from the certificate to a trust anchor (unknown issuer, bad
 	// signature, a CA not allowed to issue, name constraints). SEC_E_UNTRUSTED_ROOT.
@@ -58,17 +59,30 @@ func (r Role) String() string {
 	return fmt.Sprintf("Role(%d)", int(r))
 }
 
-// Extended key usage OIDs of PKINIT and Windows.
+// Extended key usage OIDs of PKINIT (RFC 4556) and Windows, for IssueOptions.ExtKeyUsage.
 var (
-	OIDPKINITClientAuth   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 2, 3, 4}          // id-pkinit-KPClientAuth
-	OIDPKINITKDC          = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 2, 3, 5}          // id-pkinit-KPKdc
-	OIDMSSmartcardLogon   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2} // szOID_KP_SMARTCARD_LOGON
-	OIDMSUPN              = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3} // szOID_NT_PRINCIPAL_NAME (SAN otherName)
-	oidClientAuth         = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
-	oidServerAuth         = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}
-	oidAnyExtendedKeyUsge = asn1.ObjectIdentifier{2, 5, 29, 37, 0}
-	oidExtKeyUsage        = asn1.ObjectIdentifier{2, 5, 29, 15}
-	oidExtSubjectAltName  = asn1.ObjectIdentifier{2, 5, 29, 17}
+	// OIDPKINITClientAuth is id-pkinit-KPClientAuth, a PKINIT client (initiator).
+	OIDPKINITClientAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 2, 3, 4}
+	// OIDPKINITKDC is id-pkinit-KPKdc, a PKINIT KDC (acceptor).
+	OIDPKINITKDC = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 2, 3, 5}
+	// OIDMSSmartcardLogon is Microsoft's smart card logon (szOID_KP_SMARTCARD_LOGON), an initiator.
+	OIDMSSmartcardLogon = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 2}
+	// OIDClientAuth is TLS client authentication, what Windows gives PKU2U users.
+	OIDClientAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 2}
+	// OIDServerAuth is TLS server authentication, what Windows gives PKU2U devices.
+	OIDServerAuth = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 1}
+)
+
+// OIDMSUPN is the type of the subject alternative name otherName that holds a user
+// principal name (szOID_NT_PRINCIPAL_NAME), a UTF8String.
+var OIDMSUPN = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 20, 2, 3}
+
+var (
+	oidClientAuth          = OIDClientAuth
+	oidServerAuth          = OIDServerAuth
+	oidAnyExtendedKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37, 0}
+	oidExtKeyUsage         = asn1.ObjectIdentifier{2, 5, 29, 15}
+	oidExtSubjectAltName   = asn1.ObjectIdentifier{2, 5, 29, 17}
 )
 
 // purposes returns the extended key usages that admit a leaf for r.
@@ -118,6 +132,9 @@ func Verify(chain []*x509.Certificate, opts VerifyOptions) (*Identity, error) {
 		return nil, &CertificateError{Kind: ErrMalformed, Reason: "no certificate"}
 	}
 	leaf := chain[0]
+	if opts.Role != RoleInitiator && opts.Role != RoleAcceptor {
+		return nil, certErr(ErrWrongUsage, leaf, fmt.Sprintf("unknown role %s", opts.Role), nil)
+	}
 	if opts.Roots == nil {
 		return nil, certErr(ErrUntrusted, leaf, "no trust anchors configured", nil)
 	}
@@ -211,7 +228,7 @@ func checkPath(path []*x509.Certificate, role Role) error {
 	}
 	for _, c := range path[1:] {
 		ekus := extKeyUsages(c)
-		if len(ekus) == 0 || containsOID(ekus, oidAnyExtendedKeyUsge) {
+		if len(ekus) == 0 || containsOID(ekus, oidAnyExtendedKeyUsage) {
 			continue
 		}
 		granted = slices.DeleteFunc(granted, func(p asn1.ObjectIdentifier) bool { return !containsOID(ekus, p) })
@@ -328,7 +345,7 @@ func extKeyUsages(c *x509.Certificate) []asn1.ObjectIdentifier {
 
 // extKeyUsageOIDs is crypto/x509's private table, for the usages this package names.
 var extKeyUsageOIDs = map[x509.ExtKeyUsage]asn1.ObjectIdentifier{
-	x509.ExtKeyUsageAny:                            oidAnyExtendedKeyUsge,
+	x509.ExtKeyUsageAny:                            oidAnyExtendedKeyUsage,
 	x509.ExtKeyUsageServerAuth:                     oidServerAuth,
 	x509.ExtKeyUsageClientAuth:                     oidClientAuth,
 	x509.ExtKeyUsageCodeSigning:                    {1, 3, 6, 1, 5, 5, 7, 3, 3},
@@ -378,7 +395,7 @@ func oidName(o asn1.ObjectIdentifier) string {
 		return "id-pkinit-KPKdc"
 	case o.Equal(OIDMSSmartcardLogon):
 		return "smartcardLogon"
-	case o.Equal(oidAnyExtendedKeyUsge):
+	case o.Equal(oidAnyExtendedKeyUsage):
 		return "anyExtendedKeyUsage"
 	}
 	return o.String()

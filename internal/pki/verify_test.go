@@ -159,7 +159,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"user as acceptor", user.Chain, VerifyOptions{Roots: roots, Role: RoleAcceptor}, ErrWrongUsage, user.Chain[0].Subject.String(), "clientAuth does not allow the acceptor role"},
 		{"no EKU", issue(t, p.root, IssueOptions{CommonName: "noeku", ExtKeyUsage: []asn1.ObjectIdentifier{}}).Chain,
 			VerifyOptions{Roots: roots}, ErrWrongUsage, "CN=noeku", "no extended key usage"},
-		{"anyExtendedKeyUsage only", issue(t, p.root, IssueOptions{CommonName: "any", ExtKeyUsage: []asn1.ObjectIdentifier{oidAnyExtendedKeyUsge}}).Chain,
+		{"anyExtendedKeyUsage only", issue(t, p.root, IssueOptions{CommonName: "any", ExtKeyUsage: []asn1.ObjectIdentifier{oidAnyExtendedKeyUsage}}).Chain,
 			VerifyOptions{Roots: roots}, ErrWrongUsage, "CN=any", "anyExtendedKeyUsage does not allow"},
 		{"no digitalSignature", issue(t, p.root, IssueOptions{CommonName: "encipher", KeyUsage: x509.KeyUsageKeyEncipherment}).Chain,
 			VerifyOptions{Roots: roots}, ErrWrongUsage, "CN=encipher", "lacks digitalSignature"},
@@ -167,6 +167,7 @@ func TestVerifyRefuses(t *testing.T) {
 		{"CA without keyCertSign", badKU.Chain, VerifyOptions{Roots: roots}, ErrUntrusted, "CN=mallory@example.test", "cannot sign"},
 		{"intermediate missing", viaInter.Chain[:1], VerifyOptions{Roots: roots}, ErrUntrusted, viaInter.Chain[0].Subject.String(), "to a trust anchor"},
 		{"unrelated certificate in the chain", []*x509.Certificate{user.Chain[0], device.Chain[0]}, VerifyOptions{Roots: p.other.Pool()}, ErrUntrusted, user.Chain[0].Subject.String(), ""},
+		{"unknown role", user.Chain, VerifyOptions{Roots: roots, Role: Role(2)}, ErrWrongUsage, user.Chain[0].Subject.String(), "unknown role Role(2)"},
 		{"empty chain", nil, VerifyOptions{Roots: roots}, ErrMalformed, "", "no certificate"},
 		{"nil in chain", []*x509.Certificate{user.Chain[0], nil}, VerifyOptions{Roots: roots}, ErrMalformed, user.Chain[0].Subject.String(), "nil certificate"},
 	} {
