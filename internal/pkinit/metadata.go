@@ -43,7 +43,10 @@ type principalNameASN1 struct {
 }
 
 type krb5PrincipalNameASN1 struct {
-	Realm         asn1.RawValue     `asn1:"explicit,tag:0"`
+	// Realm is the whole [0] EXPLICIT Realm element: encoding/asn1 ignores the
+	// explicit tag of a RawValue field, so it is wrapped and unwrapped by hand (see
+	// explicitRealm and realmOf).
+	Realm         asn1.RawValue     `asn1:"tag:0"`
 	PrincipalName principalNameASN1 `asn1:"explicit,tag:1"`
 }
 
@@ -64,6 +67,31 @@ func generalString(s string) (asn1.RawValue, error) {
 		}
 	}
 	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagGeneralString, Bytes: []byte(s)}, nil
+}
+
+// explicitRealm encodes [0] EXPLICIT Realm.
+func explicitRealm(realm string) (asn1.RawValue, error) {
+	gs, err := generalString(realm)
+	if err != nil {
+		return asn1.RawValue{}, err
+	}
+	inner, err := marshal(gs, "Realm")
+	if err != nil {
+		return asn1.RawValue{}, err
+	}
+	return asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: inner}, nil
+}
+
+// realmOf decodes [0] EXPLICIT Realm.
+func realmOf(rv asn1.RawValue) (string, error) {
+	if !rv.IsCompound {
+		return "", fmt.Errorf("%w: realm [0] is not constructed", ErrMalformed)
+	}
+	var gs asn1.RawValue
+	if err := unmarshalAll(rv.Bytes, &gs, "Realm"); err != nil {
+		return "", err
+	}
+	return kerberosString(gs)
 }
 
 // kerberosString decodes a KerberosString; GeneralString is what RFC 4120 sends, and
@@ -91,7 +119,7 @@ func nonNilEPIs(ids []ExternalPrincipalIdentifier) []externalPrincipalIdentifier
 func (m *InitiatorMetaData) Marshal() ([]byte, error) {
 	w := initiatorMetaDataASN1{TrustedCertifiers: nonNilEPIs(m.TrustedCertifiers)}
 	if m.TargetRealm != "" || len(m.TargetName.NameString) != 0 {
-		realm, err := generalString(m.TargetRealm)
+		realm, err := explicitRealm(m.TargetRealm)
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +145,7 @@ func (m *InitiatorMetaData) Unmarshal(b []byte) error {
 	}
 	v := InitiatorMetaData{TrustedCertifiers: episFromASN1(w.TrustedCertifiers)}
 	if w.Target.Realm.FullBytes != nil {
-		realm, err := kerberosString(w.Target.Realm)
+		realm, err := realmOf(w.Target.Realm)
 		if err != nil {
 			return err
 		}
