@@ -57,7 +57,7 @@ func gossp(t *testing.T, env []string, args ...string) (code int, stdout, stderr
 	case errors.As(err, &exit):
 		code = exit.ExitCode()
 	default:
-		t.Fatalf("gossp %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("gossp %s: %v", args[0], err) // not the arguments: they may hold a password
 	}
 	return code, out.String(), errOut.String()
 }
