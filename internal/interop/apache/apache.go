@@ -80,18 +80,22 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := require(t)
 
+	runAs, err := childUser()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Not t.TempDir: its parent is private to us, and apache's children may run as
-	// another user.
-	dir, err := os.MkdirTemp("", "gossp-apache-")
+	// another user, who must reach the directory too.
+	base := os.TempDir()
+	if runAs != nil && !reachable(base) {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "gossp-apache-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	runAs, err := childUser()
-	if err != nil {
 		t.Fatal(err)
 	}
 	expand := func(s string) string { return strings.ReplaceAll(s, "{{DIR}}", dir) }
@@ -374,6 +378,25 @@ func (s *Server) WaitAccessLog(substr string) bool {
 		if time.Now().After(deadline) {
 			return false
 		}
+	}
+}
+
+// reachable reports whether every directory down to dir lets others through.
+func reachable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		st, err := os.Stat(dir)
+		if err != nil || st.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return true
+		}
+		dir = parent
 	}
 }
 
