@@ -126,12 +126,44 @@ func (e *aesEngine) derive(usage uint32, c byte, n int) []byte {
 	// random-to-key is the identity.
 	e.baseOnce.Do(func() { e.baseBlock, _ = aes.NewCipher(e.base) })
 	out := make([]byte, (n+aes.BlockSize-1)/aes.BlockSize*aes.BlockSize)
-	nfold(out[:aes.BlockSize], label[:])
+	if usage < foldedUsages {
+		copy(out, foldedConsts()[usage][constIndex(c)][:])
+	} else {
+		nfold(out[:aes.BlockSize], label[:])
+	}
 	e.baseBlock.Encrypt(out[:aes.BlockSize], out[:aes.BlockSize])
 	for i := aes.BlockSize; i < len(out); i += aes.BlockSize {
 		e.baseBlock.Encrypt(out[i:i+aes.BlockSize], out[i-aes.BlockSize:i])
 	}
 	return out[:n]
+}
+
+// foldedUsages bounds the usages whose folded constants are tabulated.
+const foldedUsages = 64
+
+// foldedConsts is 128-fold(usage | Kc, Ke, Ki constant) for the usages below
+// foldedUsages, computed once.
+var foldedConsts = sync.OnceValue(func() *[foldedUsages][3][aes.BlockSize]byte {
+	t := new([foldedUsages][3][aes.BlockSize]byte)
+	for u := range t {
+		for i, c := range []byte{constKc, constKe, constKi} {
+			var label [5]byte
+			binary.BigEndian.PutUint32(label[:], uint32(u))
+			label[4] = c
+			nfold(t[u][i][:], label[:])
+		}
+	}
+	return t
+})
+
+func constIndex(c byte) int {
+	switch c {
+	case constKc:
+		return 0
+	case constKe:
+		return 1
+	}
+	return 2
 }
 
 // kdfHMACSHA2 is RFC 8009 5's KDF-HMAC-SHA2(key, label, k) with an empty context:

@@ -62,3 +62,38 @@ func cksumType(etype int32) int32 {
 	}
 	return et.GetHashID()
 }
+
+// Encrypt is RFC 3961's encrypt with key for usage: a random confounder and plaintext,
+// encrypted, followed by the integrity tag (the cipher of an EncryptedData). The AES
+// enctypes are ours; others go through gokrb5.
+func Encrypt(key types.EncryptionKey, usage uint32, plaintext []byte) ([]byte, error) {
+	eng, err := newEngine(key)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.wipe()
+	ct, err := eng.encrypt(nil, usage, plaintext, nil)
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrEncryptFailure, "encrypt: %w", err)
+	}
+	return ct, nil
+}
+
+// Decrypt is RFC 3961's decrypt with key for usage: it checks the integrity tag and
+// returns the plaintext without the confounder. A ciphertext that does not verify (or
+// is too short) fails with sspi.ErrMessageAltered.
+func Decrypt(key types.EncryptionKey, usage uint32, ciphertext []byte) ([]byte, error) {
+	eng, err := newEngine(key)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.wipe()
+	if len(ciphertext) < eng.confSize()+eng.tagSize() {
+		return nil, sspi.Errorf(sspi.ErrMessageAltered, "decrypt: %w", errShort)
+	}
+	pt, err := eng.decrypt(make([]byte, len(ciphertext)-eng.tagSize()), usage, ciphertext)
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrMessageAltered, "decrypt: %w", err)
+	}
+	return pt, nil
+}

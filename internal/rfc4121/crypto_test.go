@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto/common"
 	"github.com/jcmturner/gokrb5/v8/crypto/rfc3961"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gossp/gossp/sspi"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -149,7 +152,7 @@ func TestAgainstGokrb5(t *testing.T) {
 			key := randomKey(t, etype)
 			et, _ := crypto.GetEtype(etype)
 			e := newAESEngine(key).(*aesEngine)
-			for _, u := range []uint32{2, 22, 23, 24, 25, 41} {
+			for _, u := range []uint32{2, 22, 23, 24, 25, 41, 1000} {
 				for _, c := range []struct {
 					c byte
 					n int
@@ -195,5 +198,31 @@ func TestAgainstGokrb5(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEncryptDecrypt: the one-shot helpers interoperate with gokrb5's EncryptedData
+// functions for every enctype the session supports.
+func TestEncryptDecrypt(t *testing.T) {
+	for _, etype := range []int32{17, 18, 19, 20, 23} {
+		key := randomKey(t, etype)
+		msg := []byte("an EncAPRepPart, say")
+		ct, err := Encrypt(key, 12, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, err := crypto.DecryptMessage(ct, key, 12); err != nil || !bytes.Equal(pt, msg) {
+			t.Fatalf("etype %d: gokrb5 decrypts ours: %q %v", etype, pt, err)
+		}
+		ed, _ := crypto.GetEncryptedData(msg, key, 12, 0)
+		if pt, err := Decrypt(key, 12, ed.Cipher); err != nil || !bytes.Equal(pt, msg) {
+			t.Fatalf("etype %d: we decrypt gokrb5's: %q %v", etype, pt, err)
+		}
+		if _, err := Decrypt(key, 11, ed.Cipher); !errors.Is(err, sspi.ErrMessageAltered) {
+			t.Errorf("etype %d: other usage: %v", etype, err)
+		}
+		if _, err := Decrypt(key, 12, ed.Cipher[:10]); !errors.Is(err, sspi.ErrMessageAltered) {
+			t.Errorf("etype %d: short: %v", etype, err)
+		}
 	}
 }

@@ -5,6 +5,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/gossp/gossp/negotiate"
 	"github.com/gossp/gossp/packages/kerberos"
 	"github.com/gossp/gossp/sspi"
 )
@@ -36,6 +41,61 @@ func BenchmarkHandshake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := handshake(b, ini, acc, sspi.ContextConfig{Target: testSPN, Flags: protectFlags}, sspi.ContextConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// cachedTicket is a TicketSource holding one service ticket, as a credential cache does
+// after the TGS exchange: the AP exchange without the KDC's work.
+type cachedTicket struct {
+	minter
+	tkt messages.Ticket
+	key types.EncryptionKey
+}
+
+func newCachedTicket(b *testing.B, kt *keytab.Keytab, etype int32) *cachedTicket {
+	m := minter{kt: kt, etype: etype}
+	tkt, key, err := m.ServiceTicket(context.Background(), testSPN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &cachedTicket{minter: m, tkt: tkt, key: key}
+}
+
+func (c *cachedTicket) ServiceTicket(context.Context, string) (messages.Ticket, types.EncryptionKey, error) {
+	return c.tkt, c.key, nil
+}
+
+// BenchmarkHandshakeSPNEGO: the Kerberos AP exchange through Negotiate, both sides
+// (mutual authentication, mechListMIC both ways), memory keytab, the service ticket
+// in memory as a credential cache holds it, no replay cache: the design's "Kerberos AP
+// exchange through SPNEGO". BenchmarkMint is what a KDC adds per new ticket.
+func BenchmarkHandshakeSPNEGO(b *testing.B) {
+	p := kerberos.New(kerberos.Config{DisableReplayCache: true})
+	n, err := negotiate.New(negotiate.Config{Packages: []sspi.Package{p}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	kt := serviceKeytab(b, "service-secret")
+	ini := acquire(b, n, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+		Material: negotiate.Options{Material: map[string]any{"Kerberos": newCachedTicket(b, kt, 18)}}})
+	acc := acquire(b, n, sspi.CredentialRequest{Use: sspi.CredentialsInbound,
+		Material: negotiate.Options{Material: map[string]any{"Kerberos": kerberos.Keytab{Keytab: kt}}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := handshake(b, ini, acc, sspi.ContextConfig{Target: testSPN, Flags: protectFlags}, sspi.ContextConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMint: what the test ticket source costs per handshake (a KDC's work).
+func BenchmarkMint(b *testing.B) {
+	m := minter{kt: serviceKeytab(b, "service-secret"), etype: 18}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := m.ServiceTicket(context.Background(), testSPN); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,13 +3,14 @@ package kerberos
 import (
 	"context"
 
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gossp/gossp/internal/rfc4121"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -93,9 +94,22 @@ func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
 		SubKey:    subkey,
 		SeqNumber: int64(seq),
 	}
-	req, err := messages.NewAPReq(tkt, key, auth)
+	ab, err := auth.Marshal()
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REQ: %v", err)
+		return nil, sspi.Errorf(sspi.ErrInternal, "authenticator: %w", err)
+	}
+	// Our RFC 3961 code rather than messages.NewAPReq's gokrb5 path, which derives the
+	// usage keys with a slow n-fold; the message is the same (kvno as gokrb5 sets it).
+	ct, err := rfc4121.Encrypt(key, authenticatorUsage(tkt.SName), ab)
+	if err != nil {
+		return nil, err
+	}
+	req := messages.APReq{
+		PVNO:                   iana.PVNO,
+		MsgType:                msgtype.KRB_AP_REQ,
+		APOptions:              types.NewKrbFlags(),
+		Ticket:                 tkt,
+		EncryptedAuthenticator: types.EncryptedData{EType: key.KeyType, Cipher: ct, KVNO: tkt.EncPart.KVNO},
 	}
 	if c.granted&sspi.FlagMutualAuth != 0 {
 		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
@@ -132,7 +146,7 @@ func (c *Initiator) apRep(input []byte) error {
 	if err := rep.Unmarshal(inner); err != nil {
 		return sspi.Errorf(sspi.ErrInvalidToken, "AP-REP: %v", err)
 	}
-	pt, err := crypto.DecryptEncPart(rep.EncPart, c.ticketKey, keyusage.AP_REP_ENCPART)
+	pt, err := rfc4121.Decrypt(c.ticketKey, keyusage.AP_REP_ENCPART, rep.EncPart.Cipher)
 	if err != nil {
 		return sspi.Errorf(sspi.ErrMutualAuthFailed, "the AP-REP does not decrypt with the session key")
 	}
@@ -152,4 +166,13 @@ func (c *Initiator) apRep(input []byte) error {
 	}
 	c.establish()
 	return nil
+}
+
+// authenticatorUsage is the key usage of an AP-REQ's authenticator: 7 inside a TGS-REQ
+// (a krbtgt ticket), 11 otherwise (RFC 4120 7.5.1), as gokrb5 chooses it.
+func authenticatorUsage(sname types.PrincipalName) uint32 {
+	if len(sname.NameString) > 0 && sname.NameString[0] == "krbtgt" {
+		return keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR
+	}
+	return keyusage.AP_REQ_AUTHENTICATOR
 }

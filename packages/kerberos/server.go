@@ -7,7 +7,6 @@ import (
 
 	"github.com/jcmturner/gofork/encoding/asn1"
 	"github.com/jcmturner/gokrb5/v8/asn1tools"
-	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
@@ -17,6 +16,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
+	"github.com/gossp/gossp/internal/rfc4121"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -81,14 +81,24 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_NOKEY, sspi.ErrLogonDenied, "no key in the keytab for %s (kvno %d, enctype %d)", sname, tkt.EncPart.KVNO, tkt.EncPart.EType)
 	}
-	if err := tkt.Decrypt(key); err != nil {
+	// Our RFC 3961 code rather than Ticket.Decrypt and DecryptAuthenticator's gokrb5
+	// path, which derives the usage keys with a slow n-fold.
+	pt, err := rfc4121.Decrypt(key, keyusage.KDC_REP_TICKET, tkt.EncPart.Cipher)
+	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decrypt with the keytab's key (wrong key)", sname)
 	}
-	etp := tkt.DecryptedEncPart
-	if err := req.DecryptAuthenticator(etp.Key); err != nil {
+	var etp messages.EncTicketPart
+	if err := etp.Unmarshal(pt); err != nil {
+		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decode: %v", sname, err)
+	}
+	pt, err = rfc4121.Decrypt(etp.Key, authenticatorUsage(tkt.SName), req.EncryptedAuthenticator.Cipher)
+	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the authenticator does not decrypt with the ticket's session key (enctype %d): %v", etp.Key.KeyType, err)
 	}
-	auth := req.Authenticator
+	var auth types.Authenticator
+	if err := auth.Unmarshal(pt); err != nil {
+		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the authenticator does not decode: %v", err)
+	}
 	if !auth.CName.Equal(etp.CName) || auth.CRealm != etp.CRealm {
 		return nil, refuse(errorcode.KRB_AP_ERR_BADMATCH, sspi.ErrLogonDenied, "the authenticator's client does not match the ticket's")
 	}
@@ -170,11 +180,11 @@ func apRep(sessionKey types.EncryptionKey, enc messages.EncAPRepPart) ([]byte, e
 		return nil, sspi.Errorf(sspi.ErrInternal, "EncAPRepPart: %v", err)
 	}
 	b = asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
-	ed, err := crypto.GetEncryptedData(b, sessionKey, keyusage.AP_REP_ENCPART, 0)
+	ct, err := rfc4121.Encrypt(sessionKey, keyusage.AP_REP_ENCPART, b)
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REP: %v", err)
+		return nil, err
 	}
-	rep := messages.APRep{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: ed}
+	rep := messages.APRep{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: types.EncryptedData{EType: sessionKey.KeyType, Cipher: ct}}
 	rb, err := asn1.Marshal(rep)
 	if err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REP: %v", err)
