@@ -363,6 +363,17 @@ func (c *Acceptor) apReq(ctx context.Context, input []byte) ([]byte, *refusal) {
 	}
 	auth := req.Authenticator
 	now := p.now().UTC()
+	if auth.SubKey.KeyType == 0 || len(auth.SubKey.KeyValue) == 0 || !offered(acceptedEtypes, auth.SubKey.KeyType) {
+		return nil, refuse(errorcode.KRB_AP_ERR_BADKEYVER, sspi.ErrInvalidToken, "pku2u: the authenticator carries no usable subkey")
+	}
+	// KRB-FINISHED first: until it matches, nothing the AS exchange said can be trusted.
+	ck, err := parseAuthChecksum(auth.Cksum)
+	if err != nil {
+		return nil, refuseErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, err)
+	}
+	if err := checkFinished(auth.SubKey, c.transcript, ck.finished); err != nil {
+		return nil, refuseErr(errorcode.KRB_AP_ERR_MODIFIED, err)
+	}
 	if !auth.CName.Equal(etp.CName) || auth.CRealm != etp.CRealm {
 		return nil, refuse(errorcode.KRB_AP_ERR_BADMATCH, sspi.ErrLogonDenied, "pku2u: the authenticator's client does not match the ticket's")
 	}
@@ -371,16 +382,6 @@ func (c *Acceptor) apReq(ctx context.Context, input []byte) ([]byte, *refusal) {
 	}
 	if now.Sub(etp.EndTime) > p.skew {
 		return nil, refuse(errorcode.KRB_AP_ERR_TKT_EXPIRED, sspi.ErrContextExpired, "pku2u: the ticket expired at %v", etp.EndTime)
-	}
-	if auth.SubKey.KeyType == 0 || len(auth.SubKey.KeyValue) == 0 || !offered(acceptedEtypes, auth.SubKey.KeyType) {
-		return nil, refuse(errorcode.KRB_AP_ERR_BADKEYVER, sspi.ErrInvalidToken, "pku2u: the authenticator carries no usable subkey")
-	}
-	ck, err := parseAuthChecksum(auth.Cksum)
-	if err != nil {
-		return nil, refuseErr(errorcode.KRB_AP_ERR_INAPP_CKSUM, err)
-	}
-	if err := checkFinished(auth.SubKey, c.transcript, ck.finished); err != nil {
-		return nil, refuseErr(errorcode.KRB_AP_ERR_MODIFIED, err)
 	}
 	if err := sspi.CheckBindings(c.cfg.ChannelBindings, ck.bindings, c.cfg.AllowMissingBindings); err != nil {
 		return nil, refuseErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, err)
