@@ -9,6 +9,7 @@ packages=(
   gss-ntlmssp              # NTLMSSP mechanism for MIT GSS-API
   winbind                  # Samba's ntlm_auth
   python3-impacket         # impacket's NTLM
+  openssl                  # openssl cms/verify: CMS SignedData and certificate interop (internal/cms, internal/pki)
   curl                     # curl --negotiate, an HTTP Negotiate client (httpauth)
   apache2 libapache2-mod-auth-gssapi  # Apache httpd + mod_auth_gssapi, an HTTP Negotiate server (internal/interop/apache)
   protobuf-compiler        # protoc, for proto/check.sh's regeneration check
