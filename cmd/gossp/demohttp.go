@@ -130,12 +130,19 @@ func headerSummary(h string) string {
 // cache, so the demo can run a scheme out of process with no setup. It needs the Go
 // toolchain and this module's source, as `go run ./cmd/gossp demo` has.
 func bundledPlugins(ctx context.Context) (string, error) {
+	return bundlePlugin(ctx, "packages", "psk", "github.com/gossp/gossp/plugins/psk", psk.Name, psk.AuthScheme)
+}
+
+// bundlePlugin builds one of the plugins this repository ships (importPath) into
+// <user cache>/gossp/<root>/<folder> with a manifest naming its package and auth scheme,
+// and returns the packages directory <user cache>/gossp/<root>.
+func bundlePlugin(ctx context.Context, rootName, folder, importPath, name string, scheme sspi.GUID) (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		return "", err
 	}
-	root := filepath.Join(cache, "gossp", "packages")
-	dir := filepath.Join(root, "psk")
+	root := filepath.Join(cache, "gossp", rootName)
+	dir := filepath.Join(root, folder)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -144,18 +151,18 @@ func bundledPlugins(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	bin := filepath.Join(dir, "psk-plugin")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/gossp/gossp/plugins/psk")
+	bin := filepath.Join(dir, folder+"-plugin")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, importPath)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the bundled plugin: %v: %s", err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("building the bundled plugin %s: %v: %s", folder, err, strings.TrimSpace(string(out)))
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(data)
-	manifest := fmt.Sprintf(`{"name": %q, "auth_scheme": %q, "command": "psk-plugin", "sha256": %q, "version": "bundled", "protocol_versions": [1], "priority": 10}`+"\n",
-		psk.Name, psk.AuthScheme.String(), hex.EncodeToString(sum[:]))
+	manifest := fmt.Sprintf(`{"name": %q, "auth_scheme": %q, "command": %q, "sha256": %q, "version": "bundled", "protocol_versions": [1], "priority": 10}`+"\n",
+		name, scheme.String(), folder+"-plugin", hex.EncodeToString(sum[:]))
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(manifest), 0o644); err != nil {
 		return "", err
 	}

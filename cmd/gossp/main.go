@@ -5,6 +5,8 @@
 //
 //	gossp demo       run a client and a server through a complete handshake
 //	gossp packages   list the security packages (EnumerateSecurityPackages)
+//	gossp pki        make a test CA and PKU2U peer certificates
+//	gossp pku2u      run a PKU2U handshake between two certificates
 //	gossp version    print the version
 //
 // Exit status: 0 on success, 1 when the operation fails, 2 for usage errors.
@@ -45,6 +47,7 @@ var commands = []command{
 	{"serve", "an HTTP Negotiate server on the default configuration", runServe},
 	{"get", "fetch a URL, answering HTTP Negotiate challenges", runGet},
 	{"pki", "make a test CA and PKU2U peer certificates, and check them", runPKI},
+	{"pku2u", "run a PKU2U handshake between two certificates (Negotiate -> NegoEx -> PKU2U)", runPKU2U},
 	{"version", "print the gossp version", runVersion},
 }
 
