@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jcmturner/gokrb5/v8/iana/etypeID"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -58,11 +59,13 @@ type usageKeys struct {
 	ke              cipher.Block
 }
 
-// macPool hands out HMAC states keyed once; Reset brings one back to its keyed start.
+// macPool hands out HMAC states keyed once: one is kept for reuse (the common case of
+// one goroutine per direction), and Reset brings it back to its keyed start. Under
+// concurrent use a caller that finds none makes a new one.
 type macPool struct {
 	key  []byte
 	fn   func() hash.Hash
-	pool sync.Pool
+	idle atomic.Pointer[macState]
 }
 
 type macState struct {
@@ -70,18 +73,17 @@ type macState struct {
 	sum [sha512.Size]byte
 }
 
-func (p *macPool) init(fn func() hash.Hash, key []byte) {
-	p.key, p.fn = key, fn
-	p.pool.New = func() any { return &macState{h: hmac.New(p.fn, p.key)} }
-}
+func (p *macPool) init(fn func() hash.Hash, key []byte) { p.key, p.fn = key, fn }
 
 func (p *macPool) get() *macState {
-	st := p.pool.Get().(*macState)
-	st.h.Reset()
-	return st
+	if st := p.idle.Swap(nil); st != nil {
+		st.h.Reset()
+		return st
+	}
+	return &macState{h: hmac.New(p.fn, p.key)}
 }
 
-func (p *macPool) put(st *macState) { p.pool.Put(st) }
+func (p *macPool) put(st *macState) { p.idle.Store(st) }
 
 // newAESEngine returns the engine for the AES enctypes, nil for the others. The key
 // has the enctype's size (newEngine checked).

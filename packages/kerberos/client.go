@@ -1,12 +1,14 @@
 package kerberos
 
 import (
+	"bytes"
 	"context"
+	"slices"
+	"sync"
 
 	"github.com/jcmturner/gokrb5/v8/iana"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
@@ -94,9 +96,9 @@ func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
 		SubKey:    subkey,
 		SeqNumber: int64(seq),
 	}
-	ab, err := auth.Marshal()
+	ab, err := marshalAuthenticator(&auth)
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "authenticator: %w", err)
+		return nil, err
 	}
 	// Our RFC 3961 code rather than messages.NewAPReq's gokrb5 path, which derives the
 	// usage keys with a slow n-fold; the message is the same (kvno as gokrb5 sets it).
@@ -104,19 +106,17 @@ func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := messages.APReq{
-		PVNO:                   iana.PVNO,
-		MsgType:                msgtype.KRB_AP_REQ,
-		APOptions:              types.NewKrbFlags(),
-		Ticket:                 tkt,
-		EncryptedAuthenticator: types.EncryptedData{EType: key.KeyType, Cipher: ct, KVNO: tkt.EncPart.KVNO},
-	}
-	if c.granted&sspi.FlagMutualAuth != 0 {
-		types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
-	}
-	b, err := req.Marshal()
+	tktDER, err := c.cred.tickets.encode(spn, &tkt)
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REQ: %v", err)
+		return nil, err
+	}
+	apOptions := types.NewKrbFlags()
+	if c.granted&sspi.FlagMutualAuth != 0 {
+		types.SetFlag(&apOptions, flags.APOptionMutualRequired)
+	}
+	b, err := marshalAPReq(apOptions.Bytes, tktDER, types.EncryptedData{EType: key.KeyType, Cipher: ct, KVNO: tkt.EncPart.KVNO})
+	if err != nil {
+		return nil, err
 	}
 	c.ticketKey, c.subkey = key, subkey
 	c.ctime, c.cusec, c.seq = auth.CTime, auth.Cusec, uint64(seq)
@@ -175,4 +175,51 @@ func authenticatorUsage(sname types.PrincipalName) uint32 {
 		return keyusage.TGS_REQ_PA_TGS_REQ_AP_REQ_AUTHENTICATOR
 	}
 	return keyusage.AP_REQ_AUTHENTICATOR
+}
+
+// ticketDER keeps the encoding of the service tickets an initiator credential last
+// used, per SPN: the ticket a source returns stays the same until it expires, and
+// encoding it anew for every AP-REQ was a good part of the handshake's cost.
+type ticketDER struct {
+	mu sync.Mutex
+	m  map[string]encodedTicket
+}
+
+type encodedTicket struct {
+	tkt messages.Ticket
+	der []byte
+}
+
+// maxEncodedTickets bounds ticketDER; it starts over when full.
+const maxEncodedTickets = 64
+
+func sameTicket(a, b *messages.Ticket) bool {
+	return a.TktVNO == b.TktVNO && a.Realm == b.Realm && a.SName.NameType == b.SName.NameType &&
+		slices.Equal(a.SName.NameString, b.SName.NameString) && a.EncPart.EType == b.EncPart.EType &&
+		a.EncPart.KVNO == b.EncPart.KVNO && bytes.Equal(a.EncPart.Cipher, b.EncPart.Cipher)
+}
+
+// encode returns the DER of tkt, from the cache when it is the ticket last seen for spn.
+func (t *ticketDER) encode(spn string, tkt *messages.Ticket) ([]byte, error) {
+	t.mu.Lock()
+	e, ok := t.m[spn]
+	t.mu.Unlock()
+	if ok && sameTicket(&e.tkt, tkt) {
+		return e.der, nil
+	}
+	der, err := tkt.Marshal()
+	if err != nil {
+		return nil, sspi.Errorf(sspi.ErrInternal, "ticket: %w", err)
+	}
+	e = encodedTicket{tkt: *tkt, der: der}
+	e.tkt.SName.NameString = slices.Clone(tkt.SName.NameString)
+	e.tkt.EncPart.Cipher = bytes.Clone(tkt.EncPart.Cipher)
+	e.tkt.DecryptedEncPart = messages.EncTicketPart{}
+	t.mu.Lock()
+	if t.m == nil || len(t.m) >= maxEncodedTickets {
+		t.m = make(map[string]encodedTicket)
+	}
+	t.m[spn] = e
+	t.mu.Unlock()
+	return der, nil
 }

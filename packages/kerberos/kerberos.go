@@ -335,6 +335,7 @@ type credential struct {
 	guard     credguard.Guard // use and closed state
 	src       TicketSource
 	principal string
+	tickets   ticketDER // initiator: encoded service tickets
 	kt        *keytab.Keytab
 	rc        *replayCache
 }

@@ -5,14 +5,9 @@ import (
 	"encoding/binary"
 	"strconv"
 
-	"github.com/jcmturner/gofork/encoding/asn1"
-	"github.com/jcmturner/gokrb5/v8/asn1tools"
-	"github.com/jcmturner/gokrb5/v8/iana"
-	"github.com/jcmturner/gokrb5/v8/iana/asnAppTag"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
-	"github.com/jcmturner/gokrb5/v8/iana/msgtype"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
@@ -175,19 +170,17 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 
 // apRep encodes and frames an AP-REP (gokrb5 only decodes them).
 func apRep(sessionKey types.EncryptionKey, enc messages.EncAPRepPart) ([]byte, error) {
-	b, err := asn1.Marshal(enc)
+	b, err := marshalEncAPRepPart(&enc)
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "EncAPRepPart: %v", err)
+		return nil, err
 	}
-	b = asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
 	ct, err := rfc4121.Encrypt(sessionKey, keyusage.AP_REP_ENCPART, b)
 	if err != nil {
 		return nil, err
 	}
-	rep := messages.APRep{PVNO: iana.PVNO, MsgType: msgtype.KRB_AP_REP, EncPart: types.EncryptedData{EType: sessionKey.KeyType, Cipher: ct}}
-	rb, err := asn1.Marshal(rep)
+	rb, err := marshalAPRep(types.EncryptedData{EType: sessionKey.KeyType, Cipher: ct})
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "AP-REP: %v", err)
+		return nil, err
 	}
-	return frame(tokAPRep, asn1tools.AddASNAppTag(rb, asnAppTag.APREP)), nil
+	return frame(tokAPRep, rb), nil
 }
