@@ -36,6 +36,12 @@ type Group struct {
 	// P is the prime modulus, G the generator, Q the order of G ((P-1)/2 for these
 	// safe-prime groups).
 	P, G, Q *big.Int
+	// ExponentBits, when not zero, bounds the private exponents GenerateKey draws to
+	// [2, 2^ExponentBits): NIST SP 800-56A rev. 3 5.6.1.1.4 allows exponents of twice
+	// the group's security strength in safe-prime groups (RFC 7919 5.2 says the same),
+	// and a 256-bit exponent makes each exponentiation about eight times cheaper than
+	// a 2047-bit one.
+	ExponentBits int
 }
 
 func hexInt(s string) *big.Int {
@@ -46,10 +52,14 @@ func hexInt(s string) *big.Int {
 	return n
 }
 
+// safePrimeExponentBits is the private exponent size of the safe-prime groups: at
+// least twice the strength of MODP 2048 (112 bits), with margin.
+const safePrimeExponentBits = 256
+
 func safePrimeGroup(name, p string) *Group {
 	pp := hexInt(p)
 	q := new(big.Int).Rsh(pp, 1) // (p-1)/2 for odd p
-	return &Group{Name: name, P: pp, G: big.NewInt(2), Q: q}
+	return &Group{Name: name, P: pp, G: big.NewInt(2), Q: q, ExponentBits: safePrimeExponentBits}
 }
 
 var (
@@ -190,7 +200,8 @@ type PrivateKey struct {
 }
 
 // GenerateKey makes a key pair in group with randomness from r (crypto/rand when
-// nil): x uniform in [2, q-1], Public = g^x mod p.
+// nil): x uniform in [2, q-1] (in [2, 2^ExponentBits) when the group sets it),
+// Public = g^x mod p.
 func GenerateKey(group *Group, r io.Reader) (*PrivateKey, error) {
 	if group == nil || group.P == nil || group.G == nil || group.Q == nil {
 		return nil, errors.New("pkinit: GenerateKey needs a group with p, g and q")
@@ -198,8 +209,12 @@ func GenerateKey(group *Group, r io.Reader) (*PrivateKey, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	// x = 2 + uniform[0, q-2)
-	x, err := rand.Int(r, new(big.Int).Sub(group.Q, big.NewInt(2)))
+	// x = 2 + uniform[0, limit)
+	limit := new(big.Int).Sub(group.Q, big.NewInt(2))
+	if n := group.ExponentBits; n > 0 && n < group.Q.BitLen() {
+		limit = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), uint(n)), big.NewInt(2))
+	}
+	x, err := rand.Int(r, limit)
 	if err != nil {
 		return nil, fmt.Errorf("pkinit: DH private value: %w", err)
 	}
