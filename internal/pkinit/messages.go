@@ -232,6 +232,9 @@ func (r *PAPKASReq) Unmarshal(b []byte) error {
 	if err := unmarshalAll(b, &w, "PA-PK-AS-REQ"); err != nil {
 		return err
 	}
+	if len(w.SignedAuthPack) == 0 {
+		return fmt.Errorf("%w: empty signedAuthPack", ErrMalformed)
+	}
 	*r = PAPKASReq{SignedAuthPack: w.SignedAuthPack, TrustedCertifiers: episFromASN1(w.TrustedCertifiers), KDCPkID: w.KDCPkID}
 	return nil
 }
@@ -440,6 +443,9 @@ func (r *PAPKASRep) Unmarshal(b []byte) error {
 		var w dhRepInfoASN1
 		if err := unmarshalAll(choice.Bytes, &w, "DHRepInfo"); err != nil {
 			return err
+		}
+		if len(w.DHSignedData) == 0 {
+			return fmt.Errorf("%w: empty dhSignedData", ErrMalformed)
 		}
 		*r = PAPKASRep{DHInfo: &DHRepInfo{DHSignedData: w.DHSignedData, ServerDHNonce: w.ServerDHNonce, KDF: w.KDF.KDFID}}
 	case choice.Tag == 1 && !choice.IsCompound:

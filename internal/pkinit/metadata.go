@@ -2,6 +2,7 @@ package pkinit
 
 import (
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
@@ -59,12 +60,11 @@ type acceptorMetaDataASN1 struct {
 	TrustedCertifiers []externalPrincipalIdentifierASN1 `asn1:"explicit,tag:0"`
 }
 
-// generalString encodes a KerberosString (GeneralString, IA5 content).
+// generalString encodes a KerberosString: a GeneralString, holding UTF-8 as Windows
+// and MIT put there for names that are not ASCII.
 func generalString(s string) (asn1.RawValue, error) {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return asn1.RawValue{}, fmt.Errorf("pkinit: KerberosString %q is not ASCII", s)
-		}
+	if !utf8.ValidString(s) {
+		return asn1.RawValue{}, errors.New("pkinit: KerberosString is not UTF-8")
 	}
 	return asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagGeneralString, Bytes: []byte(s)}, nil
 }
