@@ -34,6 +34,14 @@
 // [Group.CheckPublic] checks a peer's value (1 < y < p-1 and y^q = 1 mod p), and
 // [PrivateKey.SharedSecret] returns ZZ left-padded to the length of p.
 // [OctetString2Key] is RFC 4556's key derivation (section 3.2.3.1) for the AS reply
-// key; [PAChecksum] and [KDCReqBody] compute the paChecksum over the KDC-REQ-BODY bytes
-// as received.
+// key, what Windows uses; [DeriveKeyRFC8636] is RFC 8636's, for peers that negotiate
+// it (checked against the RFC's vectors). [PAChecksum] and [KDCReqBody] compute the
+// paChecksum over the KDC-REQ-BODY bytes as received.
+//
+// Elliptic-curve Diffie-Hellman (RFC 5349) on P-256, P-384 and P-521 is available
+// through [ECDHPublicKeyInfo] and [ParseECDHPublicKeyInfo] with crypto/ecdh; no
+// Windows PKU2U peer has been seen to offer it.
+//
+// Keys for etypes 17, 18, 19, 20, 23 and 16 are made here rather than through
+// gokrb5's etypes, two of which disagree with the RFCs (see [KeySeedLength]).
 package pkinit

@@ -1,6 +1,8 @@
 package pkinit
 
 import (
+	"crypto/ecdh"
+	"crypto/rand"
 	"bytes"
 	"crypto/x509/pkix"
 	"testing"
@@ -80,6 +82,19 @@ func FuzzPAPKASRep(f *testing.F) {
 func FuzzAuthPack(f *testing.F) {
 	_, _, authPack, _ := windowsSeeds(f)
 	f.Add(authPack)
+	k, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	spki, err := ECDHPublicKeyInfo(k.PublicKey())
+	if err != nil {
+		f.Fatal(err)
+	}
+	ecAuthPack, err := (&AuthPack{ClientPublicValue: spki, ClientDHNonce: make([]byte, 32)}).Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ecAuthPack)
 	f.Fuzz(func(t *testing.T, der []byte) {
 		checkStable(t, func() codec { return new(AuthPack) }, der)
 		var ap AuthPack
@@ -89,6 +104,7 @@ func FuzzAuthPack(f *testing.F) {
 					t.Fatal("ParseDHPublicKeyInfo returned an unchecked value")
 				}
 			}
+			_, _ = ParseECDHPublicKeyInfo(ap.ClientPublicValue)
 		}
 	})
 }
