@@ -1,9 +1,9 @@
 package pkinit
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/rand"
-	"bytes"
 	"crypto/x509/pkix"
 	"testing"
 
