@@ -184,7 +184,19 @@ func (g *Group) CheckPublic(y *big.Int) error {
 	if y.Cmp(big.NewInt(1)) <= 0 || y.Cmp(pMinus1) >= 0 {
 		return fmt.Errorf("%w: out of range", ErrBadPublicValue)
 	}
-	if g.Q != nil && new(big.Int).Exp(y, g.Q, g.P).Cmp(big.NewInt(1)) != 0 {
+	if g.Q == nil {
+		return nil
+	}
+	// In a safe-prime group (p = 2q+1) the order-q subgroup is the quadratic residues,
+	// so y^q = 1 exactly when the Legendre symbol (y/p) is 1: a gcd-like computation
+	// instead of a full-size exponentiation.
+	if new(big.Int).Lsh(g.Q, 1).Add(new(big.Int).Lsh(g.Q, 1), big.NewInt(1)).Cmp(g.P) == 0 {
+		if big.Jacobi(y, g.P) != 1 {
+			return fmt.Errorf("%w: not in the prime-order subgroup", ErrBadPublicValue)
+		}
+		return nil
+	}
+	if new(big.Int).Exp(y, g.Q, g.P).Cmp(big.NewInt(1)) != 0 {
 		return fmt.Errorf("%w: not in the prime-order subgroup", ErrBadPublicValue)
 	}
 	return nil
