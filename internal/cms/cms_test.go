@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"math/big"
 	"os"
 	"sync"
@@ -345,5 +346,50 @@ func TestWindowsSignedData(t *testing.T) {
 				t.Errorf("SHA-1 refused by policy: %v", err)
 			}
 		})
+	}
+}
+
+// Sign with SHA-1 makes what Windows makes: signing Windows' own AuthPack gives the
+// same digestAlgorithms, encapContentInfo, digest and signature algorithms, and signed
+// attributes byte for byte (only the certificate, the signer's name and the signature
+// differ, being another key's).
+func TestSignMatchesWindows(t *testing.T) {
+	signers(t)
+	win, err := os.ReadFile("testdata/windows_authdata.der")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsd, err := Parse(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := Sign(wsd.EContentType, wsd.EContent, rsaSigner.key, []*x509.Certificate{rsaSigner.cert}, SignOptions{Hash: crypto.SHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w, o signedData
+	if err := unmarshalAll(win, &w, "windows"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unmarshalAll(ours, &o, "ours"); err != nil {
+		t.Fatal(err)
+	}
+	wi, oi := w.SignerInfos[0], o.SignerInfos[0]
+	for _, f := range []struct {
+		name   string
+		wv, ov any
+	}{
+		{"version", w.Version, o.Version},
+		{"digestAlgorithms", w.DigestAlgorithms, o.DigestAlgorithms},
+		{"encapContentInfo", w.EncapContentInfo.EContent.FullBytes, o.EncapContentInfo.EContent.FullBytes},
+		{"signerInfo version", wi.Version, oi.Version},
+		{"digestAlgorithm", mustMarshal(t, wi.DigestAlgorithm), mustMarshal(t, oi.DigestAlgorithm)},
+		{"signedAttrs", wi.SignedAttrs.FullBytes, oi.SignedAttrs.FullBytes},
+		{"signatureAlgorithm", mustMarshal(t, wi.SignatureAlgorithm), mustMarshal(t, oi.SignatureAlgorithm)},
+		{"sid is IssuerAndSerialNumber", wi.SID.Tag, oi.SID.Tag},
+	} {
+		if fmt.Sprint(f.wv) != fmt.Sprint(f.ov) {
+			t.Errorf("%s: Windows %v, ours %v", f.name, f.wv, f.ov)
+		}
 	}
 }
