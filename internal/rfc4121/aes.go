@@ -57,6 +57,35 @@ type usageKeys struct {
 	ckOnce, encOnce sync.Once
 	kc, ki          macPool
 	ke              cipher.Block
+	cbc             cbcPool // CBC encryption under ke
+}
+
+// cbcPool keeps one CBC encrypter under a key for reuse, reset to the zero IV before
+// each use; under concurrent use a caller that finds none makes a new one.
+type cbcPool struct {
+	b    cipher.Block
+	idle atomic.Pointer[cbcState]
+}
+
+type cbcState struct{ m cipher.BlockMode }
+
+type ivSetter interface{ SetIV([]byte) }
+
+// encrypt CBC-encrypts p, whole blocks, in place with a zero IV.
+func (p *cbcPool) encrypt(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	st := p.idle.Swap(nil)
+	if st != nil {
+		st.m.(ivSetter).SetIV(zeroIV[:])
+	} else {
+		st = &cbcState{m: cipher.NewCBCEncrypter(p.b, zeroIV[:])}
+	}
+	st.m.CryptBlocks(b, b)
+	if _, ok := st.m.(ivSetter); ok {
+		p.idle.Store(st)
+	}
 }
 
 // macPool hands out HMAC states keyed once: one is kept for reuse (the common case of
@@ -202,6 +231,7 @@ func (e *aesEngine) enc(usage uint32) *usageKeys {
 	k.encOnce.Do(func() {
 		ke := e.derive(usage, constKe, e.keLen)
 		k.ke, _ = aes.NewCipher(ke)
+		k.cbc.b = k.ke
 		clear(ke)
 		k.ki.init(e.hashFn, e.derive(usage, constKi, e.kcLen))
 	})
@@ -268,11 +298,11 @@ func (e *aesEngine) layout(dst, a, b []byte) ([]byte, []byte) {
 // integrity tag.
 func (e *aesEngine) seal(dst []byte, k *usageKeys, p []byte) []byte {
 	if e.rfc8009 {
-		ctsEncrypt(k.ke, p)
+		ctsEncrypt(k.ke, &k.cbc, p)
 		return e.mac(dst, &k.ki, zeroIV[:], p)
 	}
 	dst = e.mac(dst, &k.ki, p, nil)
-	ctsEncrypt(k.ke, p)
+	ctsEncrypt(k.ke, &k.cbc, p)
 	return dst
 }
 
@@ -306,23 +336,27 @@ func xor16(dst, a, b []byte) {
 
 // ctsEncrypt encrypts p (at least one block) in place with AES-CBC and ciphertext
 // stealing, zero IV, as RFC 3962 5 defines it: CBC over zero-padded blocks, the last two
-// ciphertext blocks swapped and the output cut to len(p).
-func ctsEncrypt(b cipher.Block, p []byte) {
+// ciphertext blocks swapped and the output cut to len(p). cbc, if not nil, does the
+// plain CBC part (crypto/cipher's, faster than a loop over b for long messages).
+func ctsEncrypt(b cipher.Block, cbc *cbcPool, p []byte) {
 	const bs = aes.BlockSize
 	if len(p) == bs {
 		b.Encrypt(p, p)
 		return
 	}
 	full := (len(p) - 1) / bs * bs // the bytes before the last (possibly partial) block
-	var prev []byte
-	for off := 0; off < full; off += bs {
-		blk := p[off : off+bs]
-		if prev != nil {
-			xor16(blk, blk, prev)
+	if cbc != nil {
+		cbc.encrypt(p[:full])
+	} else {
+		for off := 0; off < full; off += bs {
+			blk := p[off : off+bs]
+			if off > 0 {
+				xor16(blk, blk, p[off-bs:off])
+			}
+			b.Encrypt(blk, blk)
 		}
-		b.Encrypt(blk, blk)
-		prev = blk
 	}
+	prev := p[full-bs : full]
 	// prev is C(m-1); the last block Pm, zero-padded, is chained from it, and C(m-1),
 	// cut to Pm's length, moves to the end.
 	tail := p[full:]
