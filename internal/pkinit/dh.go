@@ -29,7 +29,26 @@ type DomainParameters struct {
 	ValidationParms asn1.RawValue `asn1:"optional"`
 }
 
-// Group is a finite-field Diffie-Hellman group with a prime-order subgroup.
+// Marshal encodes the DomainParameters.
+func (d *DomainParameters) Marshal() ([]byte, error) {
+	if d.P == nil || d.G == nil || d.Q == nil {
+		return nil, errors.New("pkinit: DomainParameters need p, g and q")
+	}
+	return marshal(*d, "DomainParameters")
+}
+
+// Unmarshal decodes DomainParameters (dhpublicnumber's algorithm parameters).
+func (d *DomainParameters) Unmarshal(b []byte) error {
+	var w DomainParameters
+	if err := unmarshalAll(b, &w, "DomainParameters"); err != nil {
+		return err
+	}
+	*d = w
+	return nil
+}
+
+// Group is a finite-field Diffie-Hellman group with a prime-order subgroup. The
+// package's groups are shared: do not modify them.
 type Group struct {
 	// Name says which group this is.
 	Name string
@@ -86,7 +105,8 @@ func (g *Group) DomainParameters() DomainParameters {
 // AlgorithmIdentifier returns dhpublicnumber with the group's DomainParameters, for
 // SubjectPublicKeyInfo and TD-DH-PARAMETERS.
 func (g *Group) AlgorithmIdentifier() (pkix.AlgorithmIdentifier, error) {
-	params, err := marshal(g.DomainParameters(), "DomainParameters")
+	dp := g.DomainParameters()
+	params, err := dp.Marshal()
 	if err != nil {
 		return pkix.AlgorithmIdentifier{}, err
 	}
@@ -132,7 +152,7 @@ func ParseDHPublicKeyInfo(spki *SubjectPublicKeyInfo) (*Group, *big.Int, error) 
 		return nil, nil, fmt.Errorf("%w: key agreement algorithm %v", ErrUnknownGroup, spki.Algorithm.Algorithm)
 	}
 	var dp DomainParameters
-	if err := unmarshalAll(spki.Algorithm.Parameters.FullBytes, &dp, "DomainParameters"); err != nil {
+	if err := dp.Unmarshal(spki.Algorithm.Parameters.FullBytes); err != nil {
 		return nil, nil, err
 	}
 	g, err := GroupOf(dp)

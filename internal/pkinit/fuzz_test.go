@@ -143,7 +143,20 @@ func FuzzTypedData(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(td)
+	dp := Group2.DomainParameters()
+	dpDER, err := dp.Marshal()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(dpDER)
+	f.Add([]byte{0x30, 0x06, 0x80, 0x02, 0x30, 0x00, 0x82, 0x00})
 	f.Fuzz(func(t *testing.T, der []byte) {
+		checkStable(t, func() codec { return new(ExternalPrincipalIdentifier) }, der)
+		checkStable(t, func() codec { return new(SubjectPublicKeyInfo) }, der)
+		checkStable(t, func() codec { return new(DHRepInfo) }, der)
+		if dp := new(DomainParameters); dp.Unmarshal(der) == nil && dp.Q != nil {
+			checkStable(t, func() codec { return new(DomainParameters) }, der)
+		}
 		if ids, err := UnmarshalExternalPrincipalIdentifiers(der); err == nil {
 			if _, err := MarshalExternalPrincipalIdentifiers(ids); err != nil {
 				t.Fatal(err)

@@ -137,6 +137,21 @@ func (e ExternalPrincipalIdentifier) Matches(c *x509.Certificate) bool {
 	return true
 }
 
+// Marshal encodes one ExternalPrincipalIdentifier.
+func (e *ExternalPrincipalIdentifier) Marshal() ([]byte, error) {
+	return marshal(externalPrincipalIdentifierASN1(*e), "ExternalPrincipalIdentifier")
+}
+
+// Unmarshal decodes one ExternalPrincipalIdentifier.
+func (e *ExternalPrincipalIdentifier) Unmarshal(b []byte) error {
+	var w externalPrincipalIdentifierASN1
+	if err := unmarshalAll(b, &w, "ExternalPrincipalIdentifier"); err != nil {
+		return err
+	}
+	*e = ExternalPrincipalIdentifier(w)
+	return nil
+}
+
 func episToASN1(ids []ExternalPrincipalIdentifier) []externalPrincipalIdentifierASN1 {
 	if len(ids) == 0 {
 		return nil
@@ -313,6 +328,21 @@ type SubjectPublicKeyInfo struct {
 	PublicKey asn1.BitString
 }
 
+// Marshal encodes the SubjectPublicKeyInfo.
+func (s *SubjectPublicKeyInfo) Marshal() ([]byte, error) {
+	return marshal(*s, "SubjectPublicKeyInfo")
+}
+
+// Unmarshal decodes a SubjectPublicKeyInfo.
+func (s *SubjectPublicKeyInfo) Unmarshal(b []byte) error {
+	var w SubjectPublicKeyInfo
+	if err := unmarshalAll(b, &w, "SubjectPublicKeyInfo"); err != nil {
+		return err
+	}
+	*s = w
+	return nil
+}
+
 // AuthPack is the content the client signs (RFC 4556 section 3.2.1, RFC 8636).
 type AuthPack struct {
 	PKAuthenticator PKAuthenticator
@@ -411,14 +441,32 @@ type dhRepInfoASN1 struct {
 	KDF           kdfAlgorithmID `asn1:"optional,explicit,tag:2"`
 }
 
+// Marshal encodes the DHRepInfo on its own (PA-PK-AS-REP wraps it in [0]).
+func (d *DHRepInfo) Marshal() ([]byte, error) {
+	if len(d.DHSignedData) == 0 {
+		return nil, errors.New("pkinit: DHRepInfo without dhSignedData")
+	}
+	return marshal(dhRepInfoASN1{d.DHSignedData, d.ServerDHNonce, kdfAlgorithmID{d.KDF}}, "DHRepInfo")
+}
+
+// Unmarshal decodes a DHRepInfo.
+func (d *DHRepInfo) Unmarshal(b []byte) error {
+	var w dhRepInfoASN1
+	if err := unmarshalAll(b, &w, "DHRepInfo"); err != nil {
+		return err
+	}
+	if len(w.DHSignedData) == 0 {
+		return fmt.Errorf("%w: empty dhSignedData", ErrMalformed)
+	}
+	*d = DHRepInfo{DHSignedData: w.DHSignedData, ServerDHNonce: w.ServerDHNonce, KDF: w.KDF.KDFID}
+	return nil
+}
+
 // Marshal encodes the PA-PK-AS-REP.
 func (r *PAPKASRep) Marshal() ([]byte, error) {
 	switch {
 	case r.DHInfo != nil && r.EncKeyPack == nil:
-		if len(r.DHInfo.DHSignedData) == 0 {
-			return nil, errors.New("pkinit: DHRepInfo without dhSignedData")
-		}
-		inner, err := marshal(dhRepInfoASN1{r.DHInfo.DHSignedData, r.DHInfo.ServerDHNonce, kdfAlgorithmID{r.DHInfo.KDF}}, "DHRepInfo")
+		inner, err := r.DHInfo.Marshal()
 		if err != nil {
 			return nil, err
 		}
@@ -440,14 +488,11 @@ func (r *PAPKASRep) Unmarshal(b []byte) error {
 	}
 	switch {
 	case choice.Tag == 0 && choice.IsCompound:
-		var w dhRepInfoASN1
-		if err := unmarshalAll(choice.Bytes, &w, "DHRepInfo"); err != nil {
+		var d DHRepInfo
+		if err := d.Unmarshal(choice.Bytes); err != nil {
 			return err
 		}
-		if len(w.DHSignedData) == 0 {
-			return fmt.Errorf("%w: empty dhSignedData", ErrMalformed)
-		}
-		*r = PAPKASRep{DHInfo: &DHRepInfo{DHSignedData: w.DHSignedData, ServerDHNonce: w.ServerDHNonce, KDF: w.KDF.KDFID}}
+		*r = PAPKASRep{DHInfo: &d}
 	case choice.Tag == 1 && !choice.IsCompound:
 		*r = PAPKASRep{EncKeyPack: choice.Bytes}
 	default:

@@ -2,7 +2,6 @@ package pkinit
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"testing"
 	"time"
@@ -55,6 +54,22 @@ func TestWindowsPAPKASReq(t *testing.T) {
 	if ap.SupportedCMSTypes != nil || ap.SupportedKDFs != nil || len(ap.ClientDHNonce) != 32 {
 		t.Errorf("AuthPack: cms types %v, kdfs %v, nonce %d bytes", ap.SupportedCMSTypes, ap.SupportedKDFs, len(ap.ClientDHNonce))
 	}
+	var dp DomainParameters
+	params := ap.ClientPublicValue.Algorithm.Parameters.FullBytes
+	if err := dp.Unmarshal(params); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := dp.Marshal(); err != nil || !bytes.Equal(again, params) || dp.J != nil || dp.ValidationParms.FullBytes != nil ||
+		dp.P.Cmp(Group2.P) != 0 || dp.G.Int64() != 2 || dp.Q.Cmp(Group2.Q) != 0 {
+		t.Errorf("DomainParameters: p, g, q only, of Oakley group 2, round-tripping (err %v)", err)
+	}
+	spkiDER, err := ap.ClientPublicValue.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(sd.EContent, spkiDER) {
+		t.Error("clientPublicValue does not re-encode as sent")
+	}
 	g, y, err := ParseDHPublicKeyInfo(ap.ClientPublicValue)
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +78,6 @@ func TestWindowsPAPKASReq(t *testing.T) {
 		t.Errorf("group %v, y of %d bits", g.Name, y.BitLen())
 	}
 	t.Logf("signer %s", sd.Signer.Subject)
-	_ = hex.EncodeToString
 }
 
 func TestWindowsPAPKASRep(t *testing.T) {
@@ -74,6 +88,13 @@ func TestWindowsPAPKASRep(t *testing.T) {
 	}
 	if again, err := rep.Marshal(); err != nil || !bytes.Equal(again, der) {
 		t.Fatalf("PA-PK-AS-REP does not round-trip (err %v)", err)
+	}
+	var dri DHRepInfo
+	if err := dri.Unmarshal(der[4:]); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := dri.Marshal(); err != nil || !bytes.Equal(again, der[4:]) {
+		t.Errorf("DHRepInfo does not round-trip (err %v)", err)
 	}
 	if rep.DHInfo == nil || rep.EncKeyPack != nil || len(rep.DHInfo.ServerDHNonce) != 32 || rep.DHInfo.KDF != nil {
 		t.Fatalf("PA-PK-AS-REP %+v", rep)
