@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"strconv"
 	"time"
 
 	"github.com/jcmturner/gofork/encoding/asn1"
@@ -386,8 +385,9 @@ func (c *Acceptor) apReq(ctx context.Context, input []byte) ([]byte, *refusal) {
 	if err := sspi.CheckBindings(c.cfg.ChannelBindings, ck.bindings, c.cfg.AllowMissingBindings); err != nil {
 		return nil, refuseErr(errorcode.KRB_AP_ERR_BAD_INTEGRITY, err)
 	}
-	rkey := "ap|" + hex.EncodeToString(auth.SubKey.KeyValue[:8]) + "|" + strconv.FormatInt(auth.CTime.Unix(), 10) + "." + strconv.Itoa(auth.Cusec)
-	if !c.cred.rc.Add(rkey, now) {
+	// The encrypted authenticator is unique per AP-REQ (fresh subkey and confounder).
+	seen := sha1.Sum(req.EncryptedAuthenticator.Cipher)
+	if !c.cred.rc.Add("ap|"+hex.EncodeToString(seen[:]), now) {
 		return nil, refuse(errorcode.KRB_AP_ERR_REPEAT, sspi.ErrLogonDenied, "pku2u: replayed authenticator (KRB_AP_ERR_REPEAT)")
 	}
 	c.granted = grant(sspi.FlagsFromGSS(ck.flags))
