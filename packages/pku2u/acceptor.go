@@ -158,7 +158,7 @@ func (c *Acceptor) asReq(ctx context.Context, input []byte) ([]byte, *refusal) {
 	if err != nil {
 		return nil, refuse(errDHParamsNotAccepted, sspi.ErrAlgorithmMismatch, "pku2u: the initiator's DH public value: %v", err)
 	}
-	if group.P.BitLen() < 2048 && !p.cfg.AllowModp1024 {
+	if group.P.BitLen() < 2048 && !p.cfg.AllowModp1024 && !p.cfg.InitiatorModp1024 {
 		return nil, &refusal{code: errDHParamsNotAccepted, edata: dhParamsHint(),
 			err: sspi.Errorf(sspi.ErrAlgorithmMismatch, "pku2u: the initiator offers a %d-bit DH group; AllowModp1024 is off", group.P.BitLen())}
 	}

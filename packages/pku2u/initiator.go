@@ -82,7 +82,11 @@ func (c *Initiator) InitializeContext(ctx context.Context, input []byte) ([]byte
 func (c *Initiator) asReq() ([]byte, error) {
 	p := c.cred.pkg
 	now := p.now().UTC()
-	dh, err := pkinit.GenerateKey(pkinit.Group14, p.rand)
+	group := pkinit.Group14
+	if p.cfg.InitiatorModp1024 {
+		group = pkinit.Group2
+	}
+	dh, err := pkinit.GenerateKey(group, p.rand)
 	if err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "pku2u: DH key: %v", err)
 	}

@@ -84,6 +84,10 @@ type Config struct {
 	// an acceptor without it refuses such an AS-REQ with
 	// KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED.
 	AllowModp1024 bool
+	// InitiatorModp1024 makes the initiator send the 1024-bit group, as Windows
+	// initiators do, for acceptors that may take nothing else (whether Windows
+	// acceptors take group 14 is not known). It implies AllowModp1024.
+	InitiatorModp1024 bool
 	// ReplayCacheSize bounds the acceptor's cache of seen PKAuthenticators and
 	// authenticators, per credential; zero means 100000.
 	ReplayCacheSize int

@@ -329,3 +329,29 @@ func TestNegoExVerify(t *testing.T) {
 	}
 	t.Fatal("the initiator sent no VERIFY")
 }
+
+// TestModp1024: Windows' 1024-bit group is refused by default, with TD-DH-PARAMETERS
+// naming group 14 in the KRB-ERROR, and accepted with AllowModp1024.
+func TestModp1024(t *testing.T) {
+	ctx := context.Background()
+	f := fixtures(t)
+	windowsLike := pku2u.New(pku2u.Config{InitiatorModp1024: true})
+	ini := acquire(t, windowsLike, sspi.CredentialsOutbound, material(f.user, f.ca.Root()))
+
+	strict := pku2u.New(pku2u.Config{})
+	s := newStepper(t, ini, acquire(t, strict, sspi.CredentialsInbound, material(f.dev, f.ca.Root())))
+	out, _, err := s.a.AcceptContext(ctx, s.init(nil))
+	wantStatus(t, "default acceptor", err, sspi.ErrAlgorithmMismatch)
+	_, _, inner, _ := gssframe.Parse(out)
+	var ke messages.KRBError
+	if err := ke.Unmarshal(inner); err != nil || ke.ErrorCode != 65 || len(ke.EData) == 0 {
+		t.Fatalf("KRB-ERROR %d with %d bytes of e-data (%v), want 65 with TD-DH-PARAMETERS", ke.ErrorCode, len(ke.EData), err)
+	}
+	_, _, err = s.i.InitializeContext(ctx, out)
+	wantStatus(t, "initiator", err, sspi.ErrAlgorithmMismatch)
+
+	lenient := pku2u.New(pku2u.Config{AllowModp1024: true})
+	if _, _, err := handshake(ctx, ini, acquire(t, lenient, sspi.CredentialsInbound, material(f.dev, f.ca.Root())), sspi.ContextConfig{Target: "host/" + testHost}); err != nil {
+		t.Fatalf("AllowModp1024: %v", err)
+	}
+}

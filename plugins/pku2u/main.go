@@ -6,7 +6,8 @@
 // names; relative names are relative to the plugin's folder):
 //
 //	{"certificate": "peer.pem", "key": "peer.key", "trust": ["ca.pem"],
-//	 "allow_modp1024": false, "clock_skew": "5m", "no_hostname_check": false}
+//	 "allow_modp1024": false, "initiator_modp1024": false, "clock_skew": "5m",
+//	 "no_hostname_check": false}
 //
 // An application may instead pass credential material of the same shape (certificate,
 // key, trust) with AcquireCredentials; material wins over the configuration.
@@ -59,9 +60,10 @@ func newScheme(logger *slog.Logger, dir string) *scheme {
 // config is the manifest's package configuration.
 type config struct {
 	pku2u.Files
-	AllowModp1024   bool   `json:"allow_modp1024"`
-	ClockSkew       string `json:"clock_skew"`
-	NoHostnameCheck bool   `json:"no_hostname_check"`
+	AllowModp1024     bool   `json:"allow_modp1024"`
+	InitiatorModp1024 bool   `json:"initiator_modp1024"`
+	ClockSkew         string `json:"clock_skew"`
+	NoHostnameCheck   bool   `json:"no_hostname_check"`
 }
 
 // Info implements sspi.Package.
@@ -83,7 +85,7 @@ func (s *scheme) Configure(data []byte) error {
 		}
 		return sspi.Errorf(sspi.ErrInvalidParameter, "pku2u config: %w", err)
 	}
-	cfg := pku2u.Config{Logger: s.logger, AllowModp1024: c.AllowModp1024, NoHostnameCheck: c.NoHostnameCheck}
+	cfg := pku2u.Config{Logger: s.logger, AllowModp1024: c.AllowModp1024, InitiatorModp1024: c.InitiatorModp1024, NoHostnameCheck: c.NoHostnameCheck}
 	if c.ClockSkew != "" {
 		d, err := time.ParseDuration(c.ClockSkew)
 		if err != nil || d <= 0 {
