@@ -142,16 +142,16 @@ func (c *Initiator) apRep(input []byte) error {
 	default:
 		return sspi.Errorf(sspi.ErrInvalidToken, "token ID %04x, want an AP-REP", tokID)
 	}
-	var rep messages.APRep
-	if err := rep.Unmarshal(inner); err != nil {
-		return sspi.Errorf(sspi.ErrInvalidToken, "AP-REP: %v", err)
+	rep, err := parseAPRep(inner)
+	if err != nil {
+		return sspi.Errorf(sspi.ErrInvalidToken, "AP-REP: %w", err)
 	}
 	pt, err := rfc4121.Decrypt(c.ticketKey, keyusage.AP_REP_ENCPART, rep.EncPart.Cipher)
 	if err != nil {
 		return sspi.Errorf(sspi.ErrMutualAuthFailed, "the AP-REP does not decrypt with the session key")
 	}
-	var enc messages.EncAPRepPart
-	if err := enc.Unmarshal(pt); err != nil {
+	enc, err := parseEncAPRepPart(pt)
+	if err != nil {
 		return sspi.Errorf(sspi.ErrMutualAuthFailed, "AP-REP: %v", err)
 	}
 	if !enc.CTime.Equal(c.ctime) || enc.Cusec != c.cusec {

@@ -2,6 +2,7 @@ package kerberos
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -125,4 +126,132 @@ func TestTicketDER(t *testing.T) {
 	if c2, _ := c.encode("HTTP/a", &tkt); bytes.Equal(c2, b) {
 		t.Fatal("the cache aliased the caller's cipher")
 	}
+}
+
+// theirs decodes b with gokrb5 into the same type as our parser's result.
+func decodeBoth(b []byte) (ours, theirs [5]string, okOurs, okTheirs [5]bool) {
+	show := func(v any) string { return fmt.Sprintf("%+v", v) }
+	if v, err := parseAPReq(b); err == nil {
+		ours[0], okOurs[0] = show(v), true
+	}
+	var r messages.APReq
+	if err := r.Unmarshal(b); err == nil {
+		theirs[0], okTheirs[0] = show(r), true
+	}
+	if v, err := parseEncTicketPart(b); err == nil {
+		ours[1], okOurs[1] = show(v), true
+	}
+	var e messages.EncTicketPart
+	if err := e.Unmarshal(b); err == nil {
+		theirs[1], okTheirs[1] = show(e), true
+	}
+	if v, err := parseAuthenticator(b); err == nil {
+		ours[2], okOurs[2] = show(v), true
+	}
+	var a types.Authenticator
+	if err := a.Unmarshal(b); err == nil {
+		theirs[2], okTheirs[2] = show(a), true
+	}
+	if v, err := parseAPRep(b); err == nil {
+		ours[3], okOurs[3] = show(v), true
+	}
+	var p messages.APRep
+	if err := p.Unmarshal(b); err == nil {
+		theirs[3], okTheirs[3] = show(p), true
+	}
+	if v, err := parseEncAPRepPart(b); err == nil {
+		ours[4], okOurs[4] = show(v), true
+	}
+	var ep messages.EncAPRepPart
+	if err := ep.Unmarshal(b); err == nil {
+		theirs[4], okTheirs[4] = show(ep), true
+	}
+	return
+}
+
+// derSamples are encodings of each message the decoders take, optional fields present
+// and absent.
+func derSamples(t testing.TB) [][]byte {
+	now := time.Date(2026, 11, 27, 2, 36, 18, 0, time.UTC)
+	cname := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, "alice")
+	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "HTTP/server.example.test")
+	key := types.EncryptionKey{KeyType: 18, KeyValue: bytes.Repeat([]byte{0xA5}, 32)}
+	var out [][]byte
+	add := func(b []byte, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	tkt := messages.Ticket{TktVNO: 5, Realm: "EXAMPLE.TEST", SName: sname,
+		EncPart: types.EncryptedData{EType: 18, KVNO: 3, Cipher: bytes.Repeat([]byte{9}, 200)}}
+	req := messages.APReq{PVNO: 5, MsgType: 14, APOptions: types.NewKrbFlags(), Ticket: tkt,
+		EncryptedAuthenticator: types.EncryptedData{EType: 18, Cipher: bytes.Repeat([]byte{3}, 150)}}
+	types.SetFlag(&req.APOptions, flags.APOptionMutualRequired)
+	add(req.Marshal())
+	for _, e := range []messages.EncTicketPart{
+		{Flags: types.NewKrbFlags(), Key: key, CRealm: "EXAMPLE.TEST", CName: cname, AuthTime: now, EndTime: now.Add(time.Hour),
+			Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte{}}},
+		{Flags: types.NewKrbFlags(), Key: key, CRealm: "EXAMPLE.TEST", CName: cname, AuthTime: now, StartTime: now,
+			EndTime: now.Add(time.Hour), RenewTill: now.Add(7 * time.Hour),
+			Transited: messages.TransitedEncoding{TRType: 1, Contents: []byte("OTHER.REALM,")},
+			CAddr:     types.HostAddresses{{AddrType: 2, Address: []byte{127, 0, 0, 1}}},
+			AuthorizationData: types.AuthorizationData{{ADType: 1, ADData: []byte{0x30, 0x03, 0x02, 0x01, 0x05}},
+				{ADType: 128, ADData: bytes.Repeat([]byte{8}, 400)}}},
+	} {
+		b, err := asn1.Marshal(e)
+		add(asn1tools.AddASNAppTag(b, asnAppTag.EncTicketPart), err)
+	}
+	for _, a := range []types.Authenticator{
+		{AVNO: 5, CRealm: "EXAMPLE.TEST", CName: cname, Cusec: 7, CTime: now},
+		{AVNO: 5, CRealm: "EXAMPLE.TEST", CName: cname, Cusec: 999999, CTime: now,
+			Cksum: types.Checksum{CksumType: chksumGSS, Checksum: make([]byte, 24)}, SubKey: key, SeqNumber: 0x7fffffff,
+			AuthorizationData: types.AuthorizationData{{ADType: 1, ADData: []byte{0x30, 0}}}},
+	} {
+		add(a.Marshal())
+	}
+	b, err := asn1.Marshal(messages.APRep{PVNO: 5, MsgType: 15, EncPart: types.EncryptedData{EType: 18, Cipher: []byte{1, 2, 3}}})
+	add(asn1tools.AddASNAppTag(b, asnAppTag.APREP), err)
+	for _, e := range []messages.EncAPRepPart{{CTime: now, Cusec: 1}, {CTime: now, Cusec: 2, Subkey: key, SequenceNumber: 12345}} {
+		b, err := asn1.Marshal(e)
+		add(asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart), err)
+	}
+	return out
+}
+
+// TestDERDecoders: on gokrb5's encodings our decoders give gokrb5's values.
+func TestDERDecoders(t *testing.T) {
+	for i, b := range derSamples(t) {
+		ours, theirs, okOurs, okTheirs := decodeBoth(b)
+		n := 0
+		for k := range ours {
+			if okOurs[k] {
+				n++
+				if !okTheirs[k] || ours[k] != theirs[k] {
+					t.Errorf("sample %d parser %d:\n ours   %s\n gokrb5 %s (%v)", i, k, ours[k], theirs[k], okTheirs[k])
+				}
+			} else if okTheirs[k] {
+				t.Errorf("sample %d parser %d: gokrb5 decodes %s, we do not", i, k, theirs[k])
+			}
+		}
+		if n != 1 {
+			t.Errorf("sample %d: %d of our decoders take it", i, n)
+		}
+	}
+}
+
+// FuzzDecoders: our decoders never panic, and whatever they take gokrb5 takes too, with
+// the same values.
+func FuzzDecoders(f *testing.F) {
+	for _, b := range derSamples(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ours, theirs, okOurs, okTheirs := decodeBoth(b)
+		for k := range ours {
+			if okOurs[k] && (!okTheirs[k] || ours[k] != theirs[k]) {
+				t.Fatalf("parser %d:\n ours   %s\n gokrb5 %s (%v)", k, ours[k], theirs[k], okTheirs[k])
+			}
+		}
+	})
 }

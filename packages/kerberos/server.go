@@ -66,9 +66,12 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if tokID != tokAPReq {
 		return nil, &apError{err: sspi.Errorf(sspi.ErrInvalidToken, "token ID %04x, want an AP-REQ", tokID)}
 	}
-	var req messages.APReq
-	if err := req.Unmarshal(inner); err != nil || len(req.Ticket.SName.NameString) == 0 {
-		return nil, &apError{err: sspi.Errorf(sspi.ErrInvalidToken, "AP-REQ: %v", err)}
+	req, err := parseAPReq(inner)
+	if err != nil {
+		return nil, &apError{err: sspi.Errorf(sspi.ErrInvalidToken, "AP-REQ: %w", err)}
+	}
+	if len(req.Ticket.SName.NameString) == 0 {
+		return nil, &apError{err: sspi.Errorf(sspi.ErrInvalidToken, "AP-REQ: the ticket has no service name")}
 	}
 	tkt := &req.Ticket
 	sname := tkt.SName.PrincipalNameString() + "@" + tkt.Realm
@@ -82,16 +85,16 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decrypt with the keytab's key (wrong key)", sname)
 	}
-	var etp messages.EncTicketPart
-	if err := etp.Unmarshal(pt); err != nil {
+	etp, err := parseEncTicketPart(pt)
+	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decode: %v", sname, err)
 	}
 	pt, err = rfc4121.Decrypt(etp.Key, authenticatorUsage(tkt.SName), req.EncryptedAuthenticator.Cipher)
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the authenticator does not decrypt with the ticket's session key (enctype %d): %v", etp.Key.KeyType, err)
 	}
-	var auth types.Authenticator
-	if err := auth.Unmarshal(pt); err != nil {
+	auth, err := parseAuthenticator(pt)
+	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the authenticator does not decode: %v", err)
 	}
 	if !auth.CName.Equal(etp.CName) || auth.CRealm != etp.CRealm {
