@@ -50,7 +50,19 @@ type aesEngine struct {
 	baseBlock cipher.Block // RFC 3961 DK's cipher under the base key
 
 	usages [4]usageKeys // key usages 22-25, derived on first use
+
+	mu    sync.Mutex
+	extra []extraKeys // other usages, derived on first use
 }
+
+// extraKeys are the derived keys of a usage outside 22-25.
+type extraKeys struct {
+	usage uint32
+	keys  *usageKeys
+}
+
+// maxExtraUsages bounds the other usages an engine keeps keys for.
+const maxExtraUsages = 16
 
 // usageKeys are the derived keys of one key usage, ready to use.
 type usageKeys struct {
@@ -140,9 +152,18 @@ func (e *aesEngine) tagSize() int   { return e.tag }
 func (e *aesEngine) wipe() {
 	clear(e.base)
 	for i := range e.usages {
-		clear(e.usages[i].kc.key)
-		clear(e.usages[i].ki.key)
+		e.usages[i].wipe()
 	}
+	e.mu.Lock()
+	for _, x := range e.extra {
+		x.keys.wipe()
+	}
+	e.mu.Unlock()
+}
+
+func (k *usageKeys) wipe() {
+	clear(k.kc.key)
+	clear(k.ki.key)
 }
 
 // derive returns the usage key for usage and constant (Kc, Ke or Ki) of n bytes.
@@ -211,13 +232,23 @@ func kdfHMACSHA2(fn func() hash.Hash, key, label []byte, n int) []byte {
 	return m.Sum(nil)[:n]
 }
 
-// keys returns usage's derived keys; usages outside 22-25 (the checksum helpers') are
-// derived afresh.
+// keys returns usage's derived keys.
 func (e *aesEngine) keys(usage uint32) *usageKeys {
 	if usage >= KeyUsageAcceptorSeal && usage <= KeyUsageInitiatorSign {
 		return &e.usages[usage-KeyUsageAcceptorSeal]
 	}
-	return new(usageKeys)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, x := range e.extra {
+		if x.usage == usage {
+			return x.keys
+		}
+	}
+	k := new(usageKeys)
+	if len(e.extra) < maxExtraUsages {
+		e.extra = append(e.extra, extraKeys{usage, k})
+	}
+	return k
 }
 
 func (e *aesEngine) kc(usage uint32) *macPool {

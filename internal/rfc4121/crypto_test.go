@@ -228,3 +228,48 @@ func TestEncryptDecrypt(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyConcurrent: a Key shared by goroutines, over the session usages and others,
+// agrees with gokrb5 (run with -race).
+func TestKeyConcurrent(t *testing.T) {
+	for _, etype := range []int32{18, 19} {
+		key := randomKey(t, etype)
+		k, err := NewKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error)
+		for g := range 4 {
+			go func() {
+				for i := range 40 {
+					u := uint32(1 + (g*7+i)%30)
+					msg := bytes.Repeat([]byte{byte(i)}, i)
+					ct, err := k.Encrypt(u, msg)
+					if err != nil {
+						done <- err
+						return
+					}
+					if pt, err := crypto.DecryptMessage(ct, key, u); err != nil || !bytes.Equal(pt, msg) {
+						done <- fmt.Errorf("usage %d: gokrb5 decrypts %x %v", u, pt, err)
+						return
+					}
+					ck, err := k.Checksum(u, msg)
+					if err == nil {
+						err = k.VerifyChecksum(u, msg, ck)
+					}
+					if err != nil {
+						done <- err
+						return
+					}
+				}
+				done <- nil
+			}()
+		}
+		for range 4 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		k.Close()
+	}
+}

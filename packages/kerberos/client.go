@@ -96,17 +96,14 @@ func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
 		SubKey:    subkey,
 		SeqNumber: int64(seq),
 	}
-	ab, err := marshalAuthenticator(&auth)
+	tktDER, sessKey, err := c.cred.tickets.get(spn, &tkt, key)
 	if err != nil {
 		return nil, err
 	}
 	// Our RFC 3961 code rather than messages.NewAPReq's gokrb5 path, which derives the
-	// usage keys with a slow n-fold; the message is the same (kvno as gokrb5 sets it).
-	ct, err := rfc4121.Encrypt(key, authenticatorUsage(tkt.SName), ab)
-	if err != nil {
-		return nil, err
-	}
-	tktDER, err := c.cred.tickets.encode(spn, &tkt)
+	// usage keys with a slow n-fold for every message; the message is the same (kvno as
+	// gokrb5 sets it).
+	ct, err := sessKey.Encrypt(authenticatorUsage(tkt.SName), marshalAuthenticator(&auth))
 	if err != nil {
 		return nil, err
 	}
@@ -114,11 +111,8 @@ func (c *Initiator) apReq(ctx context.Context) ([]byte, error) {
 	if c.granted&sspi.FlagMutualAuth != 0 {
 		types.SetFlag(&apOptions, flags.APOptionMutualRequired)
 	}
-	b, err := marshalAPReq(apOptions.Bytes, tktDER, types.EncryptedData{EType: key.KeyType, Cipher: ct, KVNO: tkt.EncPart.KVNO})
-	if err != nil {
-		return nil, err
-	}
-	c.ticketKey, c.subkey = key, subkey
+	b := marshalAPReq(apOptions.Bytes, tktDER, types.EncryptedData{EType: key.KeyType, Cipher: ct, KVNO: tkt.EncPart.KVNO})
+	c.ticketKey, c.ticketCipher, c.subkey = key, sessKey, subkey
 	c.ctime, c.cusec, c.seq = auth.CTime, auth.Cusec, uint64(seq)
 	c.client = cname.PrincipalNameString() + "@" + crealm
 	c.realm = crealm
@@ -146,7 +140,7 @@ func (c *Initiator) apRep(input []byte) error {
 	if err != nil {
 		return sspi.Errorf(sspi.ErrInvalidToken, "AP-REP: %w", err)
 	}
-	pt, err := rfc4121.Decrypt(c.ticketKey, keyusage.AP_REP_ENCPART, rep.EncPart.Cipher)
+	pt, err := c.ticketCipher.Decrypt(keyusage.AP_REP_ENCPART, rep.EncPart.Cipher)
 	if err != nil {
 		return sspi.Errorf(sspi.ErrMutualAuthFailed, "the AP-REP does not decrypt with the session key")
 	}
@@ -177,17 +171,20 @@ func authenticatorUsage(sname types.PrincipalName) uint32 {
 	return keyusage.AP_REQ_AUTHENTICATOR
 }
 
-// ticketDER keeps the encoding of the service tickets an initiator credential last
-// used, per SPN: the ticket a source returns stays the same until it expires, and
-// encoding it anew for every AP-REQ was a good part of the handshake's cost.
+// ticketDER keeps, per SPN, the service ticket an initiator credential last used: its
+// encoding and its session key ready for use (rfc4121.Key). The ticket a source returns
+// stays the same until it expires; encoding it and deriving the session key's usage keys
+// anew for every AP-REQ was a good part of the handshake's cost.
 type ticketDER struct {
 	mu sync.Mutex
-	m  map[string]encodedTicket
+	m  map[string]*encodedTicket
 }
 
 type encodedTicket struct {
 	tkt messages.Ticket
 	der []byte
+	key types.EncryptionKey // a copy, to recognise the ticket's key
+	k   *rfc4121.Key
 }
 
 // maxEncodedTickets bounds ticketDER; it starts over when full.
@@ -199,27 +196,49 @@ func sameTicket(a, b *messages.Ticket) bool {
 		a.EncPart.KVNO == b.EncPart.KVNO && bytes.Equal(a.EncPart.Cipher, b.EncPart.Cipher)
 }
 
-// encode returns the DER of tkt, from the cache when it is the ticket last seen for spn.
-func (t *ticketDER) encode(spn string, tkt *messages.Ticket) ([]byte, error) {
+// get returns the DER of tkt and its session key ready for use, from the cache when tkt
+// and key are what was last seen for spn.
+func (t *ticketDER) get(spn string, tkt *messages.Ticket, key types.EncryptionKey) ([]byte, *rfc4121.Key, error) {
 	t.mu.Lock()
-	e, ok := t.m[spn]
+	e := t.m[spn]
 	t.mu.Unlock()
-	if ok && sameTicket(&e.tkt, tkt) {
-		return e.der, nil
+	if e != nil && sameTicket(&e.tkt, tkt) && e.key.KeyType == key.KeyType && bytes.Equal(e.key.KeyValue, key.KeyValue) {
+		return e.der, e.k, nil
 	}
 	der, err := tkt.Marshal()
 	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "ticket: %w", err)
+		return nil, nil, sspi.Errorf(sspi.ErrInternal, "ticket: %w", err)
 	}
-	e = encodedTicket{tkt: *tkt, der: der}
+	k, err := rfc4121.NewKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	e = &encodedTicket{tkt: *tkt, der: der, k: k,
+		key: types.EncryptionKey{KeyType: key.KeyType, KeyValue: bytes.Clone(key.KeyValue)}}
 	e.tkt.SName.NameString = slices.Clone(tkt.SName.NameString)
 	e.tkt.EncPart.Cipher = bytes.Clone(tkt.EncPart.Cipher)
 	e.tkt.DecryptedEncPart = messages.EncTicketPart{}
 	t.mu.Lock()
 	if t.m == nil || len(t.m) >= maxEncodedTickets {
-		t.m = make(map[string]encodedTicket)
+		t.reset()
 	}
 	t.m[spn] = e
 	t.mu.Unlock()
-	return der, nil
+	return der, k, nil
+}
+
+// reset drops the entries and wipes their key copies (t.mu held). The rfc4121.Keys are
+// left to the contexts that may still use them.
+func (t *ticketDER) reset() {
+	for _, e := range t.m {
+		clear(e.key.KeyValue)
+	}
+	t.m = make(map[string]*encodedTicket)
+}
+
+// close empties the cache when the credential closes.
+func (t *ticketDER) close() {
+	t.mu.Lock()
+	t.reset()
+	t.mu.Unlock()
 }

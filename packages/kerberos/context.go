@@ -56,11 +56,12 @@ type ctxState struct {
 	sess    *rfc4121.Session
 
 	// initiator state between AP-REQ and AP-REP
-	ticketKey types.EncryptionKey
-	subkey    types.EncryptionKey
-	ctime     time.Time
-	cusec     int
-	seq       uint64
+	ticketKey    types.EncryptionKey
+	ticketCipher *rfc4121.Key // ticketKey ready for use, shared with the credential's cache
+	subkey       types.EncryptionKey
+	ctime        time.Time
+	cusec        int
+	seq          uint64
 }
 
 var (
@@ -124,7 +125,7 @@ func (s *ctxState) establish() {
 	s.phase = phaseDone
 	clear(s.ticketKey.KeyValue)
 	clear(s.subkey.KeyValue)
-	s.ticketKey, s.subkey = types.EncryptionKey{}, types.EncryptionKey{}
+	s.ticketKey, s.subkey, s.ticketCipher = types.EncryptionKey{}, types.EncryptionKey{}, nil
 }
 
 // Attributes implements sspi.SecurityContext.

@@ -16,14 +16,12 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/gossp/gossp/sspi"
 )
 
 // DER encoders for the messages the AP exchange builds on every handshake: the
 // authenticator, the AP-REQ around an already encoded ticket, EncAPRepPart and the
 // AP-REP. They produce the bytes gokrb5's reflection-based Marshal produces (tests
-// compare them), several times faster; gokrb5 still decodes.
+// compare them) into one buffer, without gokrb5's reflection or cryptobyte's builders.
 
 const tagGeneralString = cbasn1.Tag(27)
 
@@ -31,68 +29,128 @@ func appTag(n int) cbasn1.Tag { return cbasn1.Tag(0x40 | n).Constructed() }
 
 func ctxTag(n int) cbasn1.Tag { return cbasn1.Tag(n).ContextSpecific().Constructed() }
 
-// explicit adds [n] EXPLICIT around what f adds.
-func explicit(b *cryptobyte.Builder, n int, f cryptobyte.BuilderContinuation) {
-	b.AddASN1(ctxTag(n), f)
+// derWriter appends DER to one buffer. open writes a tag and a one-byte length and
+// returns where the content starts; close fixes the length, moving the content when
+// the length needs more bytes.
+type derWriter struct{ b []byte }
+
+func (w *derWriter) open(tag cbasn1.Tag) int {
+	w.b = append(w.b, byte(tag), 0)
+	return len(w.b)
 }
 
-func addInt(b *cryptobyte.Builder, n int, v int64) {
-	explicit(b, n, func(b *cryptobyte.Builder) { b.AddASN1Int64(v) })
+func (w *derWriter) close(start int) {
+	n := len(w.b) - start
+	if n < 0x80 {
+		w.b[start-1] = byte(n)
+		return
+	}
+	l := 1
+	for v := n >> 8; v > 0; v >>= 8 {
+		l++
+	}
+	for range l {
+		w.b = append(w.b, 0)
+	}
+	copy(w.b[start+l:], w.b[start:start+n])
+	w.b[start-1] = 0x80 | byte(l)
+	for i := range l {
+		w.b[start+i] = byte(n >> (8 * (l - 1 - i)))
+	}
 }
 
-func addOctets(b *cryptobyte.Builder, n int, v []byte) {
-	explicit(b, n, func(b *cryptobyte.Builder) { b.AddASN1OctetString(v) })
+// prim writes a primitive element.
+func (w *derWriter) prim(tag cbasn1.Tag, v []byte) {
+	at := w.open(tag)
+	w.b = append(w.b, v...)
+	w.close(at)
 }
 
-func addGeneralString(b *cryptobyte.Builder, n int, s string) {
-	explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(tagGeneralString, func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
-	})
+// integer writes an INTEGER in its minimal two's complement form.
+func (w *derWriter) integer(v int64) {
+	n := 1
+	for n < 8 && (v>>(8*n-1) != 0 && v>>(8*n-1) != -1) {
+		n++
+	}
+	w.b = append(w.b, byte(cbasn1.INTEGER), byte(n))
+	for i := n - 1; i >= 0; i-- {
+		w.b = append(w.b, byte(v>>(8*i)))
+	}
 }
 
-// addTime adds a KerberosTime (GeneralizedTime without fractions, UTC).
-func addTime(b *cryptobyte.Builder, n int, t time.Time) {
-	explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.GeneralizedTime, func(b *cryptobyte.Builder) {
-			b.AddBytes(t.UTC().AppendFormat(make([]byte, 0, 15), "20060102150405Z"))
-		})
-	})
+func (w *derWriter) explicitInt(n int, v int64) {
+	at := w.open(ctxTag(n))
+	w.integer(v)
+	w.close(at)
 }
 
-func addPrincipal(b *cryptobyte.Builder, n int, p types.PrincipalName) {
-	explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, int64(p.NameType))
-			explicit(b, 1, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					for _, s := range p.NameString {
-						b.AddASN1(tagGeneralString, func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
-					}
-				})
-			})
-		})
-	})
+func (w *derWriter) explicitOctets(n int, v []byte) {
+	at := w.open(ctxTag(n))
+	w.prim(cbasn1.OCTET_STRING, v)
+	w.close(at)
 }
 
-// addTypedOctets adds a SEQUENCE { [0] INTEGER, [1] OCTET STRING }: EncryptionKey,
+func (w *derWriter) generalString(s string) {
+	at := w.open(tagGeneralString)
+	w.b = append(w.b, s...)
+	w.close(at)
+}
+
+func (w *derWriter) explicitString(n int, s string) {
+	at := w.open(ctxTag(n))
+	w.generalString(s)
+	w.close(at)
+}
+
+// explicitTime writes a KerberosTime (GeneralizedTime without fractions, UTC).
+func (w *derWriter) explicitTime(n int, t time.Time) {
+	at := w.open(ctxTag(n))
+	in := w.open(cbasn1.GeneralizedTime)
+	w.b = t.UTC().AppendFormat(w.b, "20060102150405Z")
+	w.close(in)
+	w.close(at)
+}
+
+func (w *derWriter) explicitPrincipal(n int, p types.PrincipalName) {
+	at := w.open(ctxTag(n))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, int64(p.NameType))
+	names := w.open(ctxTag(1))
+	list := w.open(cbasn1.SEQUENCE)
+	for _, s := range p.NameString {
+		w.generalString(s)
+	}
+	w.close(list)
+	w.close(names)
+	w.close(seq)
+	w.close(at)
+}
+
+// typedOctets writes a SEQUENCE { [0] INTEGER, [1] OCTET STRING }: EncryptionKey,
 // Checksum, AuthorizationData's entries.
-func addTypedOctets(b *cryptobyte.Builder, t int32, v []byte) {
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		addInt(b, 0, int64(t))
-		addOctets(b, 1, v)
-	})
+func (w *derWriter) typedOctets(t int32, v []byte) {
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, int64(t))
+	w.explicitOctets(1, v)
+	w.close(seq)
 }
 
-func addEncryptedData(b *cryptobyte.Builder, n int, ed types.EncryptedData) {
-	explicit(b, n, func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, int64(ed.EType))
-			if ed.KVNO != 0 {
-				addInt(b, 1, int64(ed.KVNO))
-			}
-			addOctets(b, 2, ed.Cipher)
-		})
-	})
+func (w *derWriter) explicitTypedOctets(n int, t int32, v []byte) {
+	at := w.open(ctxTag(n))
+	w.typedOctets(t, v)
+	w.close(at)
+}
+
+func (w *derWriter) explicitEncryptedData(n int, ed types.EncryptedData) {
+	at := w.open(ctxTag(n))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, int64(ed.EType))
+	if ed.KVNO != 0 {
+		w.explicitInt(1, int64(ed.KVNO))
+	}
+	w.explicitOctets(2, ed.Cipher)
+	w.close(seq)
+	w.close(at)
 }
 
 // gokrb5 leaves an optional field out when it has its zero value; so do we.
@@ -102,91 +160,89 @@ func keyIsZero(k types.EncryptionKey) bool { return k.KeyType == 0 && len(k.KeyV
 func checksumIsZero(c types.Checksum) bool { return c.CksumType == 0 && len(c.Checksum) == 0 }
 
 // marshalAuthenticator encodes an Authenticator (RFC 4120 5.5.1, APPLICATION 2).
-func marshalAuthenticator(a *types.Authenticator) ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 256))
-	b.AddASN1(appTag(asnAppTag.Authenticator), func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, int64(a.AVNO))
-			addGeneralString(b, 1, a.CRealm)
-			addPrincipal(b, 2, a.CName)
-			if !checksumIsZero(a.Cksum) {
-				explicit(b, 3, func(b *cryptobyte.Builder) { addTypedOctets(b, a.Cksum.CksumType, a.Cksum.Checksum) })
-			}
-			addInt(b, 4, int64(a.Cusec))
-			addTime(b, 5, a.CTime)
-			if !keyIsZero(a.SubKey) {
-				explicit(b, 6, func(b *cryptobyte.Builder) { addTypedOctets(b, a.SubKey.KeyType, a.SubKey.KeyValue) })
-			}
-			if a.SeqNumber != 0 {
-				addInt(b, 7, a.SeqNumber)
-			}
-			if len(a.AuthorizationData) > 0 {
-				explicit(b, 8, func(b *cryptobyte.Builder) {
-					b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-						for _, e := range a.AuthorizationData {
-							addTypedOctets(b, e.ADType, e.ADData)
-						}
-					})
-				})
-			}
-		})
-	})
-	return finish(b, "authenticator")
+func marshalAuthenticator(a *types.Authenticator) []byte {
+	w := derWriter{b: make([]byte, 0, 256)}
+	app := w.open(appTag(asnAppTag.Authenticator))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, int64(a.AVNO))
+	w.explicitString(1, a.CRealm)
+	w.explicitPrincipal(2, a.CName)
+	if !checksumIsZero(a.Cksum) {
+		w.explicitTypedOctets(3, a.Cksum.CksumType, a.Cksum.Checksum)
+	}
+	w.explicitInt(4, int64(a.Cusec))
+	w.explicitTime(5, a.CTime)
+	if !keyIsZero(a.SubKey) {
+		w.explicitTypedOctets(6, a.SubKey.KeyType, a.SubKey.KeyValue)
+	}
+	if a.SeqNumber != 0 {
+		w.explicitInt(7, a.SeqNumber)
+	}
+	if len(a.AuthorizationData) > 0 {
+		at := w.open(ctxTag(8))
+		list := w.open(cbasn1.SEQUENCE)
+		for _, e := range a.AuthorizationData {
+			w.typedOctets(e.ADType, e.ADData)
+		}
+		w.close(list)
+		w.close(at)
+	}
+	w.close(seq)
+	w.close(app)
+	return w.b
 }
 
 // marshalAPReq encodes an AP-REQ (RFC 4120 5.5.1, APPLICATION 14) around a ticket
 // already encoded (APPLICATION 1); apOptions are the 32 bits of ap-options.
-func marshalAPReq(apOptions []byte, ticket []byte, auth types.EncryptedData) ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(ticket)+len(auth.Cipher)+64))
-	b.AddASN1(appTag(asnAppTag.APREQ), func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, iana.PVNO)
-			addInt(b, 1, msgtype.KRB_AP_REQ)
-			explicit(b, 2, func(b *cryptobyte.Builder) { b.AddASN1BitString(apOptions) })
-			explicit(b, 3, func(b *cryptobyte.Builder) { b.AddBytes(ticket) })
-			addEncryptedData(b, 4, auth)
-		})
-	})
-	return finish(b, "AP-REQ")
+func marshalAPReq(apOptions []byte, ticket []byte, auth types.EncryptedData) []byte {
+	w := derWriter{b: make([]byte, 0, len(ticket)+len(auth.Cipher)+64)}
+	app := w.open(appTag(asnAppTag.APREQ))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, iana.PVNO)
+	w.explicitInt(1, msgtype.KRB_AP_REQ)
+	opts := w.open(ctxTag(2))
+	bits := w.open(cbasn1.BIT_STRING)
+	w.b = append(append(w.b, 0), apOptions...)
+	w.close(bits)
+	w.close(opts)
+	tkt := w.open(ctxTag(3))
+	w.b = append(w.b, ticket...)
+	w.close(tkt)
+	w.explicitEncryptedData(4, auth)
+	w.close(seq)
+	w.close(app)
+	return w.b
 }
 
 // marshalEncAPRepPart encodes EncAPRepPart (RFC 4120 5.5.2, APPLICATION 27).
-func marshalEncAPRepPart(e *messages.EncAPRepPart) ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, 96))
-	b.AddASN1(appTag(asnAppTag.EncAPRepPart), func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addTime(b, 0, e.CTime)
-			addInt(b, 1, int64(e.Cusec))
-			if !keyIsZero(e.Subkey) {
-				explicit(b, 2, func(b *cryptobyte.Builder) { addTypedOctets(b, e.Subkey.KeyType, e.Subkey.KeyValue) })
-			}
-			if e.SequenceNumber != 0 {
-				addInt(b, 3, e.SequenceNumber)
-			}
-		})
-	})
-	return finish(b, "EncAPRepPart")
+func marshalEncAPRepPart(e *messages.EncAPRepPart) []byte {
+	w := derWriter{b: make([]byte, 0, 96)}
+	app := w.open(appTag(asnAppTag.EncAPRepPart))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitTime(0, e.CTime)
+	w.explicitInt(1, int64(e.Cusec))
+	if !keyIsZero(e.Subkey) {
+		w.explicitTypedOctets(2, e.Subkey.KeyType, e.Subkey.KeyValue)
+	}
+	if e.SequenceNumber != 0 {
+		w.explicitInt(3, e.SequenceNumber)
+	}
+	w.close(seq)
+	w.close(app)
+	return w.b
 }
 
 // marshalAPRep encodes an AP-REP (RFC 4120 5.5.2, APPLICATION 15).
-func marshalAPRep(enc types.EncryptedData) ([]byte, error) {
-	b := cryptobyte.NewBuilder(make([]byte, 0, len(enc.Cipher)+32))
-	b.AddASN1(appTag(asnAppTag.APREP), func(b *cryptobyte.Builder) {
-		b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-			addInt(b, 0, iana.PVNO)
-			addInt(b, 1, msgtype.KRB_AP_REP)
-			addEncryptedData(b, 2, enc)
-		})
-	})
-	return finish(b, "AP-REP")
-}
-
-func finish(b *cryptobyte.Builder, what string) ([]byte, error) {
-	out, err := b.Bytes()
-	if err != nil {
-		return nil, sspi.Errorf(sspi.ErrInternal, "encoding the %s: %w", what, err)
-	}
-	return out, nil
+func marshalAPRep(enc types.EncryptedData) []byte {
+	w := derWriter{b: make([]byte, 0, len(enc.Cipher)+32)}
+	app := w.open(appTag(asnAppTag.APREP))
+	seq := w.open(cbasn1.SEQUENCE)
+	w.explicitInt(0, iana.PVNO)
+	w.explicitInt(1, msgtype.KRB_AP_REP)
+	w.explicitEncryptedData(2, enc)
+	w.close(seq)
+	w.close(app)
+	return w.b
 }
 
 // Decoders for the messages the AP exchange receives, the counterparts of gokrb5's

@@ -41,9 +41,8 @@ func TestDEREncoders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := marshalAuthenticator(&a)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("authenticator %d:\n got %x %v\nwant %x", i, got, err, want)
+		if got := marshalAuthenticator(&a); !bytes.Equal(got, want) {
+			t.Errorf("authenticator %d:\n got %x\nwant %x", i, got, want)
 		}
 	}
 
@@ -61,13 +60,13 @@ func TestDEREncoders(t *testing.T) {
 				t.Fatal(err)
 			}
 			var tc ticketDER
-			tder, err := tc.encode("HTTP/server.example.test", &tkt)
+			tder, _, err := tc.get("HTTP/server.example.test", &tkt, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := marshalAPReq(req.APOptions.Bytes, tder, req.EncryptedAuthenticator)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Errorf("AP-REQ mutual=%v kvno=%d:\n got %x %v\nwant %x", mutual, kvno, got, err, want)
+			got := marshalAPReq(req.APOptions.Bytes, tder, req.EncryptedAuthenticator)
+			if !bytes.Equal(got, want) {
+				t.Errorf("AP-REQ mutual=%v kvno=%d:\n got %x\nwant %x", mutual, kvno, got, want)
 			}
 			var back messages.APReq
 			if err := back.Unmarshal(got); err != nil || !sameTicket(&back.Ticket, &tkt) {
@@ -86,9 +85,9 @@ func TestDEREncoders(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := asn1tools.AddASNAppTag(b, asnAppTag.EncAPRepPart)
-		got, err := marshalEncAPRepPart(&e)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("EncAPRepPart %d:\n got %x %v\nwant %x", i, got, err, want)
+		got := marshalEncAPRepPart(&e)
+		if !bytes.Equal(got, want) {
+			t.Errorf("EncAPRepPart %d:\n got %x\nwant %x", i, got, want)
 		}
 		var back messages.EncAPRepPart
 		if err := back.Unmarshal(got); err != nil || !back.CTime.Equal(e.CTime) || back.Cusec != e.Cusec || back.SequenceNumber != e.SequenceNumber {
@@ -102,19 +101,28 @@ func TestDEREncoders(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := asn1tools.AddASNAppTag(b, asnAppTag.APREP)
-	if got, err := marshalAPRep(ed); err != nil || !bytes.Equal(got, want) {
-		t.Errorf("AP-REP:\n got %x %v\nwant %x", got, err, want)
+	if got := marshalAPRep(ed); !bytes.Equal(got, want) {
+		t.Errorf("AP-REP:\n got %x\nwant %x", got, want)
 	}
 }
 
-// TestTicketDER: the cache gives a ticket's encoding back only for the same ticket.
+// TestTicketDER: the cache gives a ticket's encoding and key back only for the same
+// ticket and session key.
 func TestTicketDER(t *testing.T) {
 	var c ticketDER
 	sname := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "HTTP/a")
+	key := types.EncryptionKey{KeyType: 17, KeyValue: make([]byte, 16)}
 	tkt := messages.Ticket{TktVNO: 5, Realm: "R", SName: sname, EncPart: types.EncryptedData{EType: 18, Cipher: []byte{1, 2, 3}}}
-	a, _ := c.encode("HTTP/a", &tkt)
+	a, ka, _ := c.get("HTTP/a", &tkt, key)
+	if a2, ka2, _ := c.get("HTTP/a", &tkt, key); !bytes.Equal(a, a2) || ka != ka2 {
+		t.Fatal("the same ticket was not reused")
+	}
+	key.KeyValue = bytes.Repeat([]byte{1}, 16)
+	if _, kb, _ := c.get("HTTP/a", &tkt, key); kb == ka {
+		t.Fatal("another session key got the old key")
+	}
 	tkt.EncPart.Cipher = []byte{1, 2, 4}
-	b, _ := c.encode("HTTP/a", &tkt)
+	b, _, _ := c.get("HTTP/a", &tkt, key)
 	if bytes.Equal(a, b) {
 		t.Fatal("a new ticket got the old ticket's encoding")
 	}
@@ -123,8 +131,12 @@ func TestTicketDER(t *testing.T) {
 		t.Fatalf("%x, want %x", b, want)
 	}
 	tkt.EncPart.Cipher[2] = 5 // the caller's slice changes: the cache kept its own copy
-	if c2, _ := c.encode("HTTP/a", &tkt); bytes.Equal(c2, b) {
+	if c2, _, _ := c.get("HTTP/a", &tkt, key); bytes.Equal(c2, b) {
 		t.Fatal("the cache aliased the caller's cipher")
+	}
+	c.close()
+	if len(c.m) != 0 {
+		t.Fatal("close left entries")
 	}
 }
 

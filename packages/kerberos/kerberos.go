@@ -335,8 +335,9 @@ type credential struct {
 	guard     credguard.Guard // use and closed state
 	src       TicketSource
 	principal string
-	tickets   ticketDER // initiator: encoded service tickets
+	tickets   ticketDER // initiator: encoded service tickets and their session keys
 	kt        *keytab.Keytab
+	svcKeys   serviceKeys // acceptor: the keytab keys in use
 	rc        *replayCache
 }
 
@@ -367,6 +368,8 @@ func (c *credential) Close() error {
 		if cs, ok := c.src.(*clientSource); ok {
 			cs.destroy()
 		}
+		c.tickets.close()
+		c.svcKeys.close()
 	}
 	return nil
 }

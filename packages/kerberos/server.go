@@ -1,9 +1,11 @@
 package kerberos
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"strconv"
+	"sync"
 
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/iana/flags"
@@ -81,7 +83,11 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	}
 	// Our RFC 3961 code rather than Ticket.Decrypt and DecryptAuthenticator's gokrb5
 	// path, which derives the usage keys with a slow n-fold.
-	pt, err := rfc4121.Decrypt(key, keyusage.KDC_REP_TICKET, tkt.EncPart.Cipher)
+	svc, err := c.cred.svcKeys.get(key)
+	if err != nil {
+		return nil, refuse(errorcode.KRB_AP_ERR_NOKEY, sspi.ErrLogonDenied, "the keytab's key for %s (enctype %d) is not usable: %v", sname, key.KeyType, err)
+	}
+	pt, err := svc.Decrypt(keyusage.KDC_REP_TICKET, tkt.EncPart.Cipher)
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decrypt with the keytab's key (wrong key)", sname)
 	}
@@ -89,7 +95,12 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket for %s does not decode: %v", sname, err)
 	}
-	pt, err = rfc4121.Decrypt(etp.Key, authenticatorUsage(tkt.SName), req.EncryptedAuthenticator.Cipher)
+	sessKey, err := rfc4121.NewKey(etp.Key)
+	if err != nil {
+		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the ticket's session key is not usable: %v", err)
+	}
+	defer sessKey.Close()
+	pt, err = sessKey.Decrypt(authenticatorUsage(tkt.SName), req.EncryptedAuthenticator.Cipher)
 	if err != nil {
 		return nil, refuse(errorcode.KRB_AP_ERR_BAD_INTEGRITY, sspi.ErrLogonDenied, "the authenticator does not decrypt with the ticket's session key (enctype %d): %v", etp.Key.KeyType, err)
 	}
@@ -161,7 +172,7 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if err != nil {
 		return nil, &apError{err: err}
 	}
-	out, err := apRep(etp.Key, messages.EncAPRepPart{CTime: auth.CTime, Cusec: auth.Cusec, Subkey: accKey, SequenceNumber: int64(ourSeq)})
+	out, err := apRep(sessKey, messages.EncAPRepPart{CTime: auth.CTime, Cusec: auth.Cusec, Subkey: accKey, SequenceNumber: int64(ourSeq)})
 	if err != nil {
 		return nil, &apError{err: err}
 	}
@@ -171,19 +182,62 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	return out, nil
 }
 
-// apRep encodes and frames an AP-REP (gokrb5 only decodes them).
-func apRep(sessionKey types.EncryptionKey, enc messages.EncAPRepPart) ([]byte, error) {
-	b, err := marshalEncAPRepPart(&enc)
+// apRep encodes, encrypts and frames an AP-REP (gokrb5 only decodes them).
+func apRep(sessionKey *rfc4121.Key, enc messages.EncAPRepPart) ([]byte, error) {
+	ct, err := sessionKey.Encrypt(keyusage.AP_REP_ENCPART, marshalEncAPRepPart(&enc))
 	if err != nil {
 		return nil, err
 	}
-	ct, err := rfc4121.Encrypt(sessionKey, keyusage.AP_REP_ENCPART, b)
+	return frame(tokAPRep, marshalAPRep(types.EncryptedData{EType: sessionKey.EncType(), Cipher: ct})), nil
+}
+
+// serviceKeys keeps the acceptor's keytab keys ready for use (rfc4121.Key), so that the
+// ticket key's usage keys are derived once rather than for every AP-REQ.
+type serviceKeys struct {
+	mu   sync.Mutex
+	keys []serviceKey
+}
+
+type serviceKey struct {
+	key types.EncryptionKey // a copy, to recognise the keytab's key
+	k   *rfc4121.Key
+}
+
+// maxServiceKeys bounds serviceKeys; it starts over when full.
+const maxServiceKeys = 32
+
+// get returns key ready for use.
+func (s *serviceKeys) get(key types.EncryptionKey) (*rfc4121.Key, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.keys {
+		if e.key.KeyType == key.KeyType && bytes.Equal(e.key.KeyValue, key.KeyValue) {
+			return e.k, nil
+		}
+	}
+	k, err := rfc4121.NewKey(key)
 	if err != nil {
 		return nil, err
 	}
-	rb, err := marshalAPRep(types.EncryptedData{EType: sessionKey.KeyType, Cipher: ct})
-	if err != nil {
-		return nil, err
+	if len(s.keys) >= maxServiceKeys {
+		s.reset()
 	}
-	return frame(tokAPRep, rb), nil
+	s.keys = append(s.keys, serviceKey{key: types.EncryptionKey{KeyType: key.KeyType, KeyValue: bytes.Clone(key.KeyValue)}, k: k})
+	return k, nil
+}
+
+// reset drops the keys and wipes their copies (s.mu held); the rfc4121.Keys are left to
+// the contexts that may still use them.
+func (s *serviceKeys) reset() {
+	for _, e := range s.keys {
+		clear(e.key.KeyValue)
+	}
+	s.keys = nil
+}
+
+// close empties the cache when the credential closes.
+func (s *serviceKeys) close() {
+	s.mu.Lock()
+	s.reset()
+	s.mu.Unlock()
 }
