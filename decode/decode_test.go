@@ -361,7 +361,7 @@ func TestKerberosOutlines(t *testing.T) {
 		der(0xa6, der(0x02, []byte{25})), der(0xa9, der(0x1b, []byte("EXAMPLE.COM")))))
 	n = mustDecode(t, krbErr)
 	want(t, n, "KRB-ERROR", "krb-error (30)")
-	want(t, n, "error-code", "25")
+	want(t, n, "error-code", "KDC_ERR_PREAUTH_REQUIRED (25)")
 	want(t, n, "stime", "20261127003309Z")
 	n = mustDecode(t, append([]byte{3, 0}, krbErr...))
 	want(t, n, "Kerberos", "KRB_ERROR")

@@ -152,12 +152,28 @@ func (d *decoder) krbFields(parent *Node, fields []tlv, names []string, depth in
 			if err != nil {
 				return err
 			}
-			if name == "msg-type" && msgTypes[s] != "" {
+			switch {
+			case name == "msg-type" && msgTypes[s] != "":
 				s = fmt.Sprintf("%s (%s)", msgTypes[s], s)
+			case name == "error-code" && errorCodes[s] != "":
+				s = fmt.Sprintf("%s (%s)", errorCodes[s], s)
 			}
 			x.Value = s
 		case v.tag == 0x1b || v.tag == 0x18:
 			x.Value = d.text(v)
+		case v.tag == 0x03 && (name == "kdc-options" || name == "ap-options"):
+			flags := kdcOptionNames
+			if name == "ap-options" {
+				flags = apOptionNames
+			}
+			h, set, err := d.bitNames(v, flags)
+			if err != nil {
+				return err
+			}
+			x.Value = h
+			for _, s := range set {
+				x.add(s, "set", v.off, v.len())
+			}
 		case v.tag == 0x03:
 			x.Value = hex.EncodeToString(d.buf[v.val:v.end])
 		case v.class() == 0x40 && v.tag&0x20 != 0 && depth < 2:
@@ -167,15 +183,39 @@ func (d *decoder) krbFields(parent *Node, fields []tlv, names []string, depth in
 			}
 			x.Children = append(x.Children, c)
 		case v.tag == 0x30 && (name == "cname" || name == "sname"):
-			x.Value = d.principal(v)
+			x.Value = d.principal(x, v)
 		case v.tag == 0x30 && (name == "enc-part" || name == "authenticator"):
-			x.Value = d.encryptedData(v)
+			x.Value = d.encryptedData(x, v)
 		case v.tag == 0x30 && name == "req-body" && depth < 2:
 			kids, err := d.children(v)
 			if err != nil {
 				return err
 			}
 			if err := d.krbFields(x, kids, reqBodyFields, depth+1); err != nil {
+				return err
+			}
+		case v.tag == 0x30 && name == "padata":
+			if err := d.padata(x, v); err != nil {
+				return err
+			}
+		case v.tag == 0x30 && name == "etype":
+			kids, err := d.children(v)
+			if err != nil {
+				return err
+			}
+			x.Value = fmt.Sprint(len(kids))
+			for _, k := range kids {
+				s, err := d.integer(k)
+				if err != nil {
+					return err
+				}
+				x.add("ENCTYPE", etypeName(s), k.off, k.len())
+			}
+		case v.tag == 0x30 && name == "addresses":
+			d.addresses(x, v)
+		case v.tag == 0x04 && name == "e-data":
+			x.Value = fmt.Sprintf("%d bytes", v.valLen())
+			if err := d.eData(x, v); err != nil {
 				return err
 			}
 		default:
@@ -185,8 +225,38 @@ func (d *decoder) krbFields(parent *Node, fields []tlv, names []string, depth in
 	return nil
 }
 
-// principal shows a PrincipalName as "name/parts (name-type N)"; best effort.
-func (d *decoder) principal(t tlv) string {
+// RFC 4120 5.4.1 KDCOptions and 5.5.1 APOptions, bit 0 first, as tshark names them.
+var kdcOptionNames = []string{"reserved", "forwardable", "forwarded", "proxiable", "proxy", "allow-postdate", "postdated",
+	"unused7", "renewable", "unused9", "unused10", "opt-hardware-auth", "unused12", "unused13", "constrained-delegation",
+	"canonicalize", "request-anonymous", "unused17", "unused18", "unused19", "unused20", "unused21", "unused22", "unused23",
+	"unused24", "unused25", "disable-transited-check", "renewable-ok", "enc-tkt-in-skey", "unused29", "renew", "validate"}
+
+var apOptionNames = []string{"reserved", "use-session-key", "mutual-required"}
+
+// Encryption types (RFC 3961, 3962, 8009, 4757).
+var etypes = map[string]string{"1": "des-cbc-crc", "3": "des-cbc-md5", "16": "des3-cbc-sha1-kd",
+	"17": "aes128-cts-hmac-sha1-96", "18": "aes256-cts-hmac-sha1-96", "19": "aes128-cts-hmac-sha256-128",
+	"20": "aes256-cts-hmac-sha384-192", "23": "rc4-hmac", "24": "rc4-hmac-exp", "-135": "rc4-hmac-old-exp"}
+
+func etypeName(s string) string {
+	if n, ok := etypes[s]; ok {
+		return fmt.Sprintf("%s (%s)", n, s)
+	}
+	return s
+}
+
+// Error codes (RFC 4120 7.5.9, RFC 4556 3.5) a PKU2U or Kerberos peer sends.
+var errorCodes = map[string]string{"6": "KDC_ERR_C_PRINCIPAL_UNKNOWN", "7": "KDC_ERR_S_PRINCIPAL_UNKNOWN",
+	"14": "KDC_ERR_ETYPE_NOSUPP", "24": "KDC_ERR_PREAUTH_FAILED", "25": "KDC_ERR_PREAUTH_REQUIRED",
+	"31": "KRB_AP_ERR_BAD_INTEGRITY", "34": "KRB_AP_ERR_REPEAT", "37": "KRB_AP_ERR_SKEW", "41": "KRB_AP_ERR_MODIFIED",
+	"50": "KRB_AP_ERR_INAPP_CKSUM", "60": "KRB_ERR_GENERIC", "62": "KDC_ERR_CLIENT_NOT_TRUSTED",
+	"63": "KDC_ERR_KDC_NOT_TRUSTED", "64": "KDC_ERR_INVALID_SIG", "65": "KDC_ERR_DH_KEY_PARAMETERS_NOT_ACCEPTED",
+	"70": "KDC_ERR_CANT_VERIFY_CERTIFICATE", "71": "KDC_ERR_INVALID_CERTIFICATE", "72": "KDC_ERR_REVOKED_CERTIFICATE",
+	"75": "KDC_ERR_CLIENT_NAME_MISMATCH", "76": "KDC_ERR_KDC_NAME_MISMATCH"}
+
+// principal shows a PrincipalName as "name/parts (name-type N)", with its name-type
+// and name-string parts as children; best effort.
+func (d *decoder) principal(x *Node, t tlv) string {
 	kids, err := d.children(t)
 	if err != nil {
 		return fmt.Sprintf("%d bytes", t.valLen())
@@ -201,10 +271,12 @@ func (d *decoder) principal(t tlv) string {
 		switch k.tag {
 		case 0xa0:
 			typ, _ = d.integer(v)
+			x.add("name-type", typ, k.off, k.len())
 		case 0xa1:
 			if ss, err := d.children(v); err == nil {
 				for _, s := range ss {
 					parts = append(parts, d.text(s))
+					x.add("name-string", d.text(s), s.off, s.len())
 				}
 			}
 		}
@@ -212,8 +284,9 @@ func (d *decoder) principal(t tlv) string {
 	return fmt.Sprintf("%s (name-type %s)", strings.Join(parts, "/"), typ)
 }
 
-// encryptedData shows an EncryptedData's etype, kvno and cipher length; best effort.
-func (d *decoder) encryptedData(t tlv) string {
+// encryptedData shows an EncryptedData's etype, kvno and cipher length, with a child
+// for each; best effort.
+func (d *decoder) encryptedData(x *Node, t tlv) string {
 	kids, err := d.children(t)
 	if err != nil {
 		return fmt.Sprintf("%d bytes", t.valLen())
@@ -228,12 +301,53 @@ func (d *decoder) encryptedData(t tlv) string {
 		case 0xa0:
 			s, _ := d.integer(v)
 			out = append(out, "etype "+s)
+			x.add("etype", etypeName(s), k.off, k.len())
 		case 0xa1:
 			s, _ := d.integer(v)
 			out = append(out, "kvno "+s)
+			x.add("kvno", s, k.off, k.len())
 		case 0xa2:
 			out = append(out, fmt.Sprintf("cipher %d bytes", v.valLen()))
+			x.add("cipher", fmt.Sprintf("%d bytes", v.valLen()), k.off, k.len())
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// addresses shows HostAddresses: NetBIOS names (Windows sends its own) and IP
+// addresses; best effort.
+func (d *decoder) addresses(x *Node, t tlv) {
+	kids, err := d.children(t)
+	if err != nil {
+		x.Value = fmt.Sprintf("%d bytes", t.valLen())
+		return
+	}
+	x.Value = fmt.Sprint(len(kids))
+	for _, k := range kids {
+		var typ, val string
+		var raw []byte
+		if fs, err := d.children(k); err == nil {
+			for _, f := range fs {
+				v, err := d.readTLV(f.val, f.end)
+				if err != nil {
+					continue
+				}
+				switch f.tag {
+				case 0xa0:
+					typ, _ = d.integer(v)
+				case 0xa1:
+					raw = d.buf[v.val:v.end]
+				}
+			}
+		}
+		switch {
+		case typ == "20":
+			val = "netbios " + strings.TrimRight(string(raw), " \x00")
+		case typ == "2" && len(raw) == 4:
+			val = fmt.Sprintf("ipv4 %d.%d.%d.%d", raw[0], raw[1], raw[2], raw[3])
+		default:
+			val = fmt.Sprintf("addr-type %s, %d bytes", typ, len(raw))
+		}
+		x.add("HostAddress", strings.ToValidUTF8(val, "\uFFFD"), k.off, k.len())
+	}
 }

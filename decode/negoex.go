@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gossp/gossp/negoex"
+	"github.com/gossp/gossp/packages/pku2u"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -103,12 +104,25 @@ func (d *decoder) negoexMessage(root *Node, m *negoex.Message, off, depth int) {
 		}
 		x.add("Offset", fmt.Sprintf("%d", vo), off+56, 4)
 		x.add("Length", fmt.Sprintf("%d", len(m.Exchange)), off+60, 4)
-		if len(m.Exchange) > 0 {
+		isMeta := m.Type == negoex.InitiatorMetaData || m.Type == negoex.AcceptorMetaData
+		if len(m.Exchange) > 0 && isMeta && m.AuthScheme == pku2u.AuthScheme {
+			// PKU2U's meta-data: trusted issuers and the target.
+			if c, err := d.pku2uMetaData(off+vo, len(m.Exchange), m.Type == negoex.InitiatorMetaData); err == nil {
+				x.Children = append(x.Children, c)
+			} else {
+				x.add("ExchangeBytes", hex.EncodeToString(m.Exchange), off+vo, len(m.Exchange))
+				x.add("error", err.Error(), off+vo, len(m.Exchange))
+			}
+		} else if len(m.Exchange) > 0 {
 			// A scheme's token: dissect it when it is one we know, else show the bytes.
 			if c, err := d.any(off+vo, len(m.Exchange), hintNone, depth+1); err == nil {
 				x.Children = append(x.Children, c)
 			} else {
 				x.add("ExchangeBytes", hex.EncodeToString(m.Exchange), off+vo, len(m.Exchange))
+				if m.AuthScheme == pku2u.AuthScheme {
+					// A PKU2U token should dissect: say why it did not.
+					x.add("error", err.Error(), off+vo, len(m.Exchange))
+				}
 			}
 		}
 	case negoex.Verify:

@@ -22,16 +22,25 @@ import (
 // Dissector names for Options.Dissector. "gssapi" handles the [APPLICATION 0] framing
 // and dispatches on the OID; "spnego" a bare NegotiationToken (it does not decode framed
 // tokens); there is no "kerberos" dissector name, so raw Kerberos tokens go to
-// "spnego-krb5".
+// "spnego-krb5", which reads AP-REQ, AP-REP, KRB-ERROR and RFC 4121 tokens only.
+// KerberosUDP is no dissector name but a decode-as: see below.
 const (
-	GSSAPI   = "gssapi"
-	SPNEGO   = "spnego"
-	NTLMSSP  = "ntlmssp"
-	NegoEx   = "negoex"
-	Kerberos = "spnego-krb5"
+	GSSAPI      = "gssapi"
+	SPNEGO      = "spnego"
+	NTLMSSP     = "ntlmssp"
+	NegoEx      = "negoex"
+	Kerberos    = "spnego-krb5"
+	KerberosUDP = "udp.port==88"
 )
 
-var dissectors = []string{GSSAPI, SPNEGO, NTLMSSP, NegoEx, Kerberos}
+// KerberosUDP hands the token, a whole RFC 4120 message (AS-REQ, AS-REP, AP-REQ, AP-REP,
+// KRB-ERROR, ...), to the kerberos dissector as the payload of a UDP datagram to port
+// 88: the packet names the dissector table "udp.port" and the value 88 instead of a
+// dissector (tshark 4.0 registers no name for the kerberos dissector). That is the way
+// to have tshark read a PKU2U AS exchange, which no dissector finds inside GSS-API
+// framing or NegoEx.
+
+var dissectors = []string{GSSAPI, SPNEGO, NTLMSSP, NegoEx, Kerberos, KerberosUDP}
 
 // pickDissector chooses a dissector by a token's first bytes.
 func pickDissector(tok []byte) string {
@@ -60,6 +69,8 @@ const linktypeUpperPDU = 252 // LINKTYPE_WIRESHARK_UPPER_PDU
 const (
 	tagEnd            = 0
 	tagDissectorName  = 12
+	tagTableName      = 14 // EXP_PDU_TAG_DISSECTOR_TABLE_NAME
+	tagTableValue     = 32 // EXP_PDU_TAG_DISSECTOR_TABLE_NAME_NUM_VAL
 	tagIPv4Src        = 20
 	tagIPv4Dst        = 21
 	tagPortType       = 24
@@ -96,7 +107,12 @@ func pduHeader(dissector string, fromAcceptor bool, conv int) ([]byte, error) {
 	if fromAcceptor {
 		src, dst, sport, dport = dst, src, dport, sport
 	}
-	tag(tagDissectorName, []byte(dissector))
+	if dissector == KerberosUDP {
+		tag(tagTableName, []byte("udp.port"))
+		tag(tagTableValue, u32(88))
+	} else {
+		tag(tagDissectorName, []byte(dissector))
+	}
 	tag(tagIPv4Src, src)
 	tag(tagIPv4Dst, dst)
 	tag(tagPortType, u32(exportedPortTCP))
