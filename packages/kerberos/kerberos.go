@@ -4,9 +4,10 @@
 // authentication with AP-REP, an acceptor that checks tickets with a keytab, keeps a
 // replay cache and enforces a clock-skew policy, and RFC 4121 MIC and wrap tokens.
 //
-// ASN.1 messages, the RFC 3961/3962/8009 cryptosystems, keytabs, credential caches,
-// krb5.conf and the KDC exchanges come from github.com/jcmturner/gokrb5/v8; this
-// package adds the GSS layer on top (see docs/packages/kerberos.md).
+// The Kerberos data types, keytabs, credential caches, krb5.conf and the KDC exchanges
+// come from github.com/jcmturner/gokrb5/v8; this package adds the GSS layer on top, with
+// its own DER coding of the AP exchange's messages and, through internal/rfc4121, its own
+// AES cryptosystems with usage keys derived once per key (see docs/packages/kerberos.md).
 //
 // Credentials. Outbound (initiator):
 //   - req.Identity: a password; the user is "user@REALM", or "user" with the realm in
