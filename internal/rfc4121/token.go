@@ -8,7 +8,9 @@
 // The RFC 3961 cryptosystems aes128/256-cts-hmac-sha1-96 (RFC 3962, enctypes 17 and 18)
 // and aes128-cts-hmac-sha256-128 / aes256-cts-hmac-sha384-192 (RFC 8009, enctypes 19
 // and 20) are implemented here on crypto/aes and crypto/hmac, with the per-usage keys
-// derived once per session; other enctypes gokrb5 knows go through gokrb5 per message.
+// derived once per session or Key; other enctypes gokrb5 knows go through gokrb5 per
+// message. Key (and the one-shot Encrypt, Decrypt, Checksum and VerifyChecksum) give the
+// same cryptosystems for any key usage: EncryptedData ciphers, KRB-FINISHED checksums.
 package rfc4121
 
 import (
