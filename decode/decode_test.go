@@ -520,6 +520,16 @@ func FuzzDecode(f *testing.F) {
 			f.Add(b)
 		}
 	}
+	// PKU2U: the recorded conversation and refusal, Windows' PKINIT captures in an
+	// AS-REQ and an AS-REP, bare and framed.
+	for _, p := range []string{pku2uNegoExFile, pku2uRefusedFile} {
+		for _, b := range loadRecording(f, p).decoded {
+			f.Add(b)
+		}
+	}
+	req, rep := windowsPKINIT(f)
+	f.Add(req)
+	f.Add(append([]byte{6, 0}, rep...))
 	f.Add(mustHex(f, nlmpV2Challenge))
 	f.Add(mustHex(f, nlmpV2Authenticate))
 	f.Add(mustHex(f, nlmpV1Authenticate))
