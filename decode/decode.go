@@ -1,10 +1,20 @@
 // Package decode dissects authentication tokens — GSS-API framing, SPNEGO, NTLM, NegoEx
-// and the outline of Kerberos (and PKU2U) messages — into a tree a person or a JSON
+// and the outline of Kerberos and PKU2U messages — into a tree a person or a JSON
 // consumer can read, in the spirit of a network analyzer. Every node says where its
 // bytes lie in the input. Where gossp has a parser (negotiate.ParseToken,
 // ntlm.ParseNegotiate/ParseChallenge/ParseAuthenticate, negoex.ParseMessages) the
 // token must pass it, so what decode shows is what gossp itself accepts; the offsets
 // come from bounds-checked walks of its own.
+//
+// PKU2U tokens are recognised bare (TOK_ID and Kerberos message), in GSS-API framing
+// with the PKU2U OID, and inside NegoEx: the AS-REQ's PA-PK-AS-REQ and the AS-REP's
+// PA-PK-AS-REP are dissected down to their CMS SignedData (bare, as Windows sends it,
+// or in a ContentInfo: eContentType, certificates, signer), the AuthPack
+// (pkAuthenticator, the Diffie-Hellman group named by its prime, public value,
+// clientDHNonce) and the KDCDHKeyInfo, with serverDHNonce; a KRB-ERROR's typed data
+// (TD-TRUSTED-CERTIFIERS, TD-DH-PARAMETERS); and PKU2U's NegoEx meta-data (trusted
+// issuers, target). Those structures must pass internal/pkinit's and internal/cms's
+// parsers, whose values decode shows.
 package decode
 
 import (

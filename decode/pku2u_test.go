@@ -70,7 +70,7 @@ func TestPKINITWindowsCaptures(t *testing.T) {
 		want(t, n, "SignerInfo", "CN=mamoreau@downhillpro.xyz,CN=S-1-12-1-155238298-1303054274-2503517313-3646878765,DC=4c5a5ec1-9ac5-4612-9b4c-6bed178bb65a")
 		want(t, n, "identity", "mamoreau@downhillpro.xyz")
 		want(t, n, "issuer", "CN=MS-Organization-P2P-Access [2021]")
-		// The AuthPack the capture's README describes.
+		// The AuthPack as internal/pkinit's tests of the capture describe it.
 		want(t, n, "cusec", "449531")
 		want(t, n, "ctime", "20220517202559Z")
 		want(t, n, "nonce", "0")
