@@ -40,6 +40,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/gossp/gossp/internal/credguard"
+	"github.com/gossp/gossp/internal/replay"
 	"github.com/gossp/gossp/sspi"
 )
 
@@ -198,7 +199,7 @@ func (p *Package) AcquireCredentials(_ context.Context, req sspi.CredentialReque
 		}
 		c.kt = kt
 		if !p.cfg.DisableReplayCache {
-			c.rc = newReplayCache(p.cfg.ReplayCacheSize, 2*p.skew)
+			c.rc = replay.New(p.cfg.ReplayCacheSize, 2*p.skew)
 		}
 	}
 	return c, nil
@@ -339,7 +340,7 @@ type credential struct {
 	tickets   ticketDER // initiator: encoded service tickets and their session keys
 	kt        *keytab.Keytab
 	svcKeys   serviceKeys // acceptor: the keytab keys in use
-	rc        *replayCache
+	rc        *replay.Cache
 }
 
 func (c *credential) Attributes() sspi.CredentialAttributes {

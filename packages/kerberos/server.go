@@ -141,7 +141,7 @@ func (c *Acceptor) verify(ctx context.Context, input []byte) ([]byte, *apError) 
 	if c.cred.rc != nil {
 		rkey := auth.CName.PrincipalNameString() + "@" + auth.CRealm + "|" + sname + "|" +
 			strconv.FormatInt(auth.CTime.Unix(), 10) + "." + strconv.Itoa(auth.Cusec)
-		if !c.cred.rc.add(rkey, now) {
+		if !c.cred.rc.Add(rkey, now) {
 			p.logger.DebugContext(ctx, "kerberos: replayed authenticator refused", "client", auth.CName.PrincipalNameString()+"@"+auth.CRealm)
 			return nil, refuse(errorcode.KRB_AP_ERR_REPEAT, sspi.ErrLogonDenied, "replayed authenticator: this AP-REQ was already accepted (KRB_AP_ERR_REPEAT)")
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/messages"
@@ -73,43 +72,4 @@ func kdcError(what string, err error, def sspi.Status) error {
 		st = sspi.ErrNoAuthenticatingAuth
 	}
 	return sspi.Errorf(st, "%s: %v", what, err)
-}
-
-// replayCache remembers authenticators (client, ctime, cusec, server) for their
-// lifetime: a bounded map with expiry, cleaned as it fills.
-type replayCache struct {
-	mu   sync.Mutex
-	max  int
-	life time.Duration
-	m    map[string]time.Time
-}
-
-func newReplayCache(max int, life time.Duration) *replayCache {
-	return &replayCache{max: max, life: life, m: make(map[string]time.Time)}
-}
-
-// add records key seen at now; it reports false if key was already there (a replay).
-func (r *replayCache) add(key string, now time.Time) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if exp, ok := r.m[key]; ok && now.Before(exp) {
-		return false
-	}
-	if len(r.m) >= r.max {
-		for k, exp := range r.m {
-			if !now.Before(exp) {
-				delete(r.m, k)
-			}
-		}
-		// Still full: drop arbitrary entries. Their authenticators could be replayed,
-		// but only within the skew window and only under a flood; the bound wins.
-		for k := range r.m {
-			if len(r.m) < r.max {
-				break
-			}
-			delete(r.m, k)
-		}
-	}
-	r.m[key] = now.Add(r.life)
-	return true
 }
