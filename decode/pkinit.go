@@ -654,6 +654,9 @@ func (d *decoder) principalIdentifiers(x *Node, list tlv) error {
 	if err != nil {
 		return err
 	}
+	if len(kids) != len(ids) {
+		return fail(list.off, "%d ExternalPrincipalIdentifiers, %d elements", len(ids), len(kids))
+	}
 	x.Value = fmt.Sprint(len(kids))
 	for i, k := range kids {
 		id := ids[i]
@@ -764,6 +767,9 @@ func (d *decoder) typedData(parent *Node, k tlv) error {
 		kids, err := d.children(list)
 		if err != nil {
 			return err
+		}
+		if len(kids) != len(algs) {
+			return fail(list.off, "%d AlgorithmIdentifiers, %d elements", len(algs), len(kids))
 		}
 		v.Value = fmt.Sprint(len(kids))
 		for i, a := range kids {
