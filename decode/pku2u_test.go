@@ -11,7 +11,9 @@ import (
 
 	"github.com/gossp/gossp/internal/gssframe"
 	"github.com/gossp/gossp/internal/pkinit"
+	"github.com/gossp/gossp/negoex"
 	"github.com/gossp/gossp/packages/pku2u"
+	"github.com/gossp/gossp/sspi"
 )
 
 // spanEndsWith requires node name's bytes (its span in tok) to end with value, so its
@@ -265,5 +267,51 @@ func TestPKINITMalformed(t *testing.T) {
 	bad[inner] = 0xa5
 	if _, err := Decode(bad); !errors.As(err, &d) || d.Offset != inner || !strings.Contains(d.Reason, "PA-PK-AS-REP") {
 		t.Errorf("PA-PK-AS-REP [5]: %v (at %d)", err, inner)
+	}
+}
+
+// Windows-shaped PKU2U meta-data (the encodings picky-rs, which interoperates with
+// Windows, expects; internal/pkinit's tests hold them): issuers named in BMPString, and
+// the initiator's TERMSRV target.
+func TestPKU2UMetaDataWindows(t *testing.T) {
+	initiator := mustHex(t, "3081e6a081a93081a63051804f304d314b304906035504031e42004d0053002d004f007200670061006e0069007a006100740069006f006e002d005000320050002d0041006300630065007300730020005b0032003000320031005d3051804f304d314b304906035504031e42004d0053002d004f007200670061006e0069007a006100740069006f006e002d005000320050002d0041006300630065007300730020005b0032003000320031005da1383036a0111b0f57454c4c4b4e4f574e3a504b553255a121301fa003020102a11830161b075445524d5352561b0b415a52444f574e2d573130")
+	acceptor := mustHex(t, "308180a07e307c3051804f304d314b304906035504031e42004d0053002d004f007200670061006e0069007a006100740069006f006e002d005000320050002d0041006300630065007300730020005b0032003000320031005d3027802530233121301f06035504031318546f6b656e205369676e696e67205075626c6963204b6579")
+	conv := sspi.MustParseGUID("2919e2ef-430c-0728-ea25-13b1040a90e1")
+	var tok []byte
+	for i, md := range []struct {
+		typ negoex.MessageType
+		b   []byte
+	}{{negoex.InitiatorMetaData, initiator}, {negoex.AcceptorMetaData, acceptor}} {
+		m := negoex.Message{Type: md.typ, Seq: uint32(i), ConversationID: conv, AuthScheme: pku2u.AuthScheme, Exchange: md.b}
+		tok = m.Append(tok)
+	}
+	n := mustDecode(t, tok)
+	im, am := n.Find("PKU2U INITIATOR_META_DATA"), n.Find("PKU2U ACCEPTOR_META_DATA")
+	if im == nil || am == nil {
+		t.Fatalf("meta-data not dissected:\n%s", n.Tree())
+	}
+	var issuers []string
+	for _, e := range n.FindAll("ExternalPrincipalIdentifier") {
+		issuers = append(issuers, e.Value)
+	}
+	if got := strings.Join(issuers, "; "); got != "CN=MS-Organization-P2P-Access [2021]; CN=MS-Organization-P2P-Access [2021]; "+
+		"CN=MS-Organization-P2P-Access [2021]; CN=Token Signing Public Key" {
+		t.Errorf("issuers %s", got)
+	}
+	want(t, im, "target", "TERMSRV/AZRDOWN-W10@WELLKNOWN:PKU2U")
+	want(t, im, "principalName", "TERMSRV/AZRDOWN-W10 (name-type 2)")
+	if am.Find("target") != nil {
+		t.Error("a target in the acceptor's meta-data")
+	}
+	// Each identifier's span is its DER in the meta-data.
+	first := im.Find("ExternalPrincipalIdentifier")
+	if !bytes.Equal(tok[first.Offset:first.Offset+first.Length], initiator[9:9+0x53]) {
+		t.Errorf("first issuer at %d+%d: % x", first.Offset, first.Length, tok[first.Offset:first.Offset+8])
+	}
+	// Meta-data PKU2U cannot parse stays bytes, with the reason.
+	bad := negoex.Message{Type: negoex.InitiatorMetaData, ConversationID: conv, AuthScheme: pku2u.AuthScheme, Exchange: []byte{0x30, 0x03, 0x02, 0x01, 0x00}}
+	n = mustDecode(t, bad.Append(nil))
+	if n.Find("ExchangeBytes") == nil || n.Find("error") == nil {
+		t.Errorf("unparsable meta-data:\n%s", n.Tree())
 	}
 }
