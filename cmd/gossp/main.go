@@ -43,7 +43,7 @@ type env struct {
 var commands = []command{
 	{"demo", "run a client and a server through a complete authentication", runDemo},
 	{"packages", "list the security packages of the default configuration", runPackages},
-	{"decode", "dissect a GSS-API, SPNEGO, NTLM, NegoEx or Kerberos token", runDecode},
+	{"decode", "dissect a GSS-API, SPNEGO, NTLM, NegoEx, Kerberos or PKU2U token", runDecode},
 	{"serve", "an HTTP Negotiate server on the default configuration", runServe},
 	{"get", "fetch a URL, answering HTTP Negotiate challenges", runGet},
 	{"pki", "make a test CA and PKU2U peer certificates, and check them", runPKI},
