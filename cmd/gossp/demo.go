@@ -57,6 +57,33 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	const target = "host/localhost"
 	fmt.Fprintf(e.stdout, "gossp demo: %s, client %s authenticating to %s (in process)\n\n",
 		info.Name, clientCred.Attributes().Principal, target)
+	if err := exchange(ctx, e, clientCred, serverCred, target, []byte("hello from the gossp demo")); err != nil {
+		return err
+	}
+	if !strings.EqualFold(info.Name, negotiate.Name) {
+		return nil
+	}
+	// The same stack over loopback HTTP, then a client without the PSK key: Negotiate
+	// falls back to NTLM.
+	if err := httpDemo(ctx, e, "Over HTTP (RFC 4559)", clientCred, serverCred); err != nil {
+		return fmt.Errorf("over HTTP: %w", err)
+	}
+	ntlmOnly, err := d.registry.AcquireCredentials(ctx, negotiate.Name, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
+		Identity: &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}})
+	if err != nil {
+		return err
+	}
+	defer ntlmOnly.Close()
+	if err := httpDemo(ctx, e, "NTLM fall-back: a client with a password but no PSK key", ntlmOnly, serverCred); err != nil {
+		return fmt.Errorf("NTLM fall-back: %w", err)
+	}
+	return nil
+}
+
+// exchange makes a client and a server context of the credentials, runs the handshake
+// with each leg dissected, prints what was established and seals msg from client to
+// server.
+func exchange(ctx context.Context, e *env, clientCred, serverCred sspi.Credential, target string, msg []byte) error {
 	flags := sspi.FlagMutualAuth | sspi.FlagReplayDetect | sspi.FlagSequenceDetect |
 		sspi.FlagIntegrity | sspi.FlagConfidentiality
 	client, err := clientCred.NewInitiator(sspi.ContextConfig{Target: target, Flags: flags})
@@ -77,12 +104,18 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	elapsed := time.Since(start)
 
 	ca, sa := client.Attributes(), server.Attributes()
+	if !ca.Established || !sa.Established {
+		return fmt.Errorf("the handshake ended without an established context")
+	}
 	fmt.Fprintf(e.stdout, "\nEstablished in %v\n", elapsed.Round(time.Microsecond))
 	fmt.Fprintf(e.stdout, "  package:        %s (%s)\n", sa.Package.Name, sa.Package.Origin)
 	fmt.Fprintf(e.stdout, "  path:           %s\n", strings.Join(sa.Path, " -> "))
 	fmt.Fprintf(e.stdout, "  client name:    %s\n", sa.ClientName)
 	fmt.Fprintf(e.stdout, "  server name:    %s\n", ca.ServerName)
 	fmt.Fprintf(e.stdout, "  granted flags:  %v\n", sa.Flags)
+	if !sa.Expiry.IsZero() {
+		fmt.Fprintf(e.stdout, "  expires:        %s\n", sa.Expiry.Format(time.RFC3339))
+	}
 	ck, err1 := client.SessionKey()
 	sk, err2 := server.SessionKey()
 	if err1 != nil || err2 != nil {
@@ -93,8 +126,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if !agree {
 		return fmt.Errorf("the two sides derived different session keys")
 	}
-
-	msg := []byte("hello from the gossp demo")
 	sealed, err := client.EncryptMessage(msg)
 	if err != nil {
 		return err
@@ -104,23 +135,6 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nSealed message: %d bytes of plaintext -> %d-byte token -> %q\n", len(msg), len(sealed), opened)
-	if !strings.EqualFold(info.Name, negotiate.Name) {
-		return nil
-	}
-	// The same stack over loopback HTTP, then a client without the PSK key: Negotiate
-	// falls back to NTLM.
-	if err := httpDemo(ctx, e, "Over HTTP (RFC 4559)", clientCred, serverCred); err != nil {
-		return fmt.Errorf("over HTTP: %w", err)
-	}
-	ntlmOnly, err := d.registry.AcquireCredentials(ctx, negotiate.Name, sspi.CredentialRequest{Use: sspi.CredentialsOutbound,
-		Identity: &sspi.Identity{User: "alice", Domain: "GOSSP", Password: d.password}})
-	if err != nil {
-		return err
-	}
-	defer ntlmOnly.Close()
-	if err := httpDemo(ctx, e, "NTLM fall-back: a client with a password but no PSK key", ntlmOnly, serverCred); err != nil {
-		return fmt.Errorf("NTLM fall-back: %w", err)
-	}
 	return nil
 }
 

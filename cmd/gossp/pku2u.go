@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/gossp/gossp/internal/pki"
 	"github.com/gossp/gossp/negoex"
@@ -119,43 +117,7 @@ func runPKU2U(ctx context.Context, e *env, args []string) error {
 	defer serverCred.Close()
 
 	fmt.Fprintf(e.stdout, "gossp pku2u: %s authenticating to %s (%s)\n\n", clientCred.Attributes().Principal, *target, scheme.Package.Info().Origin)
-	flags := sspi.FlagMutualAuth | sspi.FlagReplayDetect | sspi.FlagSequenceDetect | sspi.FlagIntegrity | sspi.FlagConfidentiality
-	client, err := clientCred.NewInitiator(sspi.ContextConfig{Target: *target, Flags: flags})
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	server, err := serverCred.NewAcceptor(sspi.ContextConfig{Flags: flags})
-	if err != nil {
-		return err
-	}
-	defer server.Close()
-	start := time.Now()
-	if err := handshake(ctx, e, client, server); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	ca, sa := client.Attributes(), server.Attributes()
-	if !ca.Established || !sa.Established {
-		return fmt.Errorf("the handshake ended without an established context")
-	}
-	fmt.Fprintf(e.stdout, "\nEstablished in %v\n", elapsed.Round(time.Microsecond))
-	fmt.Fprintf(e.stdout, "  path:           %s\n", strings.Join(sa.Path, " -> "))
-	fmt.Fprintf(e.stdout, "  client name:    %s (as the acceptor saw its certificate)\n", sa.ClientName)
-	fmt.Fprintf(e.stdout, "  server name:    %s (acceptor certificate: %s)\n", ca.ServerName, sa.ServerName)
-	fmt.Fprintf(e.stdout, "  granted flags:  %v\n", sa.Flags)
-	fmt.Fprintf(e.stdout, "  expires:        %s\n", sa.Expiry.Format(time.RFC3339))
-	msg := []byte("hello over PKU2U")
-	sealed, err := client.EncryptMessage(msg)
-	if err != nil {
-		return err
-	}
-	opened, err := server.DecryptMessage(sealed)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "\nSealed message: %d bytes of plaintext -> %d-byte RFC 4121 wrap token -> %q\n", len(msg), len(sealed), opened)
-	return nil
+	return exchange(ctx, e, clientCred, serverCred, *target, []byte("hello over PKU2U"))
 }
 
 // throwawayPKI writes a CA, a user and a device certificate, as `gossp pki` would.

@@ -19,15 +19,21 @@ func TestPKU2UCommand(t *testing.T) {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
 	}
-	for _, mode := range [][]string{nil, {"-inprocess"}} {
-		args := append([]string{"pku2u", "-pki", dir, "-client", "bob", "-server", "pc1"}, mode...)
+	for _, mode := range []struct {
+		flags  []string
+		origin string
+	}{{nil, "package:        pku2u (plugin)"}, {[]string{"-inprocess"}, "package:        pku2u (built-in)"}} {
+		args := append([]string{"pku2u", "-pki", dir, "-client", "bob", "-server", "pc1"}, mode.flags...)
 		code, out, errOut := runCmd(t, args...)
 		if code != exitOK {
 			t.Fatalf("%v: exit %d: %s\n%s", args, code, errOut, out)
 		}
+		if !strings.Contains(out, mode.origin) {
+			t.Errorf("%v: output lacks %q", args, mode.origin)
+		}
 		for _, want := range []string{"bob@example.test authenticating to host/pc1.example.test",
 			"KRB_AS_REQ (PKU2U)", "path:           Negotiate -> NegoExtender -> pku2u",
-			"client name:    bob@example.test", `-> "hello over PKU2U"`} {
+			"client name:    bob@example.test", `-> "hello over PKU2U"`, "both sides agree: true"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%v: output lacks %q:\n%s", args, want, out)
 			}
