@@ -97,8 +97,41 @@ type managed struct {
 	gen      uint64 // process generation: handles of an older one are gone
 	client   *goplugin.Client
 	rpc      pluginv1.AuthSchemeServiceClient
+	features features // of the live process
 	info     sspi.PackageInfo
 	nextID   uint64
+
+	// Contexts closed and not yet deleted in the plugin, all of generation delGen;
+	// the deleter goroutine sends them in batches.
+	delMu   sync.Mutex
+	dels    []uint64
+	delGen  uint64
+	delWake chan struct{}
+}
+
+// features is a set of protocol additions (pluginv1.Feature) a plugin process serves.
+type features uint64
+
+func featuresOf(fs []pluginv1.Feature) features {
+	var set features
+	for _, f := range fs {
+		if f > 0 && f < 64 {
+			set |= 1 << f
+		}
+	}
+	return set
+}
+
+func (s features) has(f pluginv1.Feature) bool { return f > 0 && f < 64 && s&(1<<f) != 0 }
+
+func (s features) list() []pluginv1.Feature {
+	var fs []pluginv1.Feature
+	for f := pluginv1.Feature(1); f < 64; f++ {
+		if s.has(f) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
 }
 
 // Open scans the packages directory, checks every package and starts the enabled ones.
@@ -139,7 +172,11 @@ func Open(ctx context.Context, cfg HostConfig) (*Host, error) {
 			if err := m.start(ctx); err != nil {
 				m.state, m.reason = StateRefused, err.Error()
 				h.logger.WarnContext(ctx, "plugin failed to start", "package", c.manifest.Name, "reason", m.reason)
+				continue
 			}
+			m.delWake = make(chan struct{}, 1)
+			h.wg.Add(1)
+			go m.deleter()
 		}
 	}
 	return h, nil
@@ -218,6 +255,7 @@ func (m *managed) start(ctx context.Context) error {
 		}
 	}
 	m.client, m.rpc, m.state, m.reason = client, svc, StateRunning, ""
+	m.features = featuresOf(desc.GetFeatures())
 	m.gen++
 	m.info = sspi.PackageInfo{
 		Name:         desc.GetName(),
@@ -244,6 +282,86 @@ func (m *managed) conn() (pluginv1.AuthSchemeServiceClient, uint64, error) {
 		return nil, 0, sspi.Errorf(sspi.ErrInternal, "plugin %s crashed", m.cand.manifest.Name)
 	}
 	return m.rpc, m.gen, nil
+}
+
+// featuresOf returns the features of process generation gen, none if it is gone.
+func (m *managed) featuresOf(gen uint64) features {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if gen != m.gen {
+		return 0
+	}
+	return m.features
+}
+
+// deleteDelay is how long the deleter gathers closed contexts before it deletes them
+// in the plugin: a burst of Close calls costs one call, off their callers' path.
+const deleteDelay = 10 * time.Millisecond
+
+// deleteLater queues context id of process generation gen for deletion in the plugin.
+func (m *managed) deleteLater(gen, id uint64) {
+	m.delMu.Lock()
+	if gen != m.delGen {
+		if gen < m.delGen {
+			m.delMu.Unlock()
+			return // its process is gone, and the context with it
+		}
+		m.dels, m.delGen = m.dels[:0], gen
+	}
+	m.dels = append(m.dels, id)
+	m.delMu.Unlock()
+	select {
+	case m.delWake <- struct{}{}:
+	default:
+	}
+}
+
+// deleter deletes closed contexts in the plugin until the host closes.
+func (m *managed) deleter() {
+	defer m.host.wg.Done()
+	done := m.host.ctx.Done()
+	var ids []uint64
+	for {
+		select {
+		case <-done:
+			return
+		case <-m.delWake:
+		}
+		select {
+		case <-done:
+			return
+		case <-time.After(deleteDelay):
+		}
+		m.delMu.Lock()
+		ids, m.dels = m.dels, ids[:0]
+		gen := m.delGen
+		m.delMu.Unlock()
+		m.deleteNow(gen, ids)
+	}
+}
+
+// deleteNow deletes contexts of process generation gen, if that process still runs.
+func (m *managed) deleteNow(gen uint64, ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	cl, live, err := m.conn()
+	if err != nil || live != gen {
+		return
+	}
+	// Best effort: a process that fails now is noticed by the next call that needs it.
+	del := func(req *pluginv1.DeleteContextRequest) {
+		ctx, cancel := context.WithTimeout(m.host.ctx, m.host.cfg.CallTimeout)
+		defer cancel()
+		cl.DeleteContext(ctx, req)
+	}
+	if m.featuresOf(gen).has(pluginv1.Feature_FEATURE_DELETE_MANY) {
+		del(&pluginv1.DeleteContextRequest{Context: ids[0], MoreContexts: ids[1:]})
+		return
+	}
+	for _, id := range ids {
+		del(&pluginv1.DeleteContextRequest{Context: id})
+	}
 }
 
 // newID allocates a handle.

@@ -14,9 +14,26 @@ import (
 	"github.com/gossp/gossp/sspi"
 )
 
+// grpcDialOptions are the host's options for its connection to a plugin: the
+// protocol's message limits, and static flow-control windows. A unix socket to a
+// local process has no bandwidth-delay product to probe: with gRPC's default dynamic
+// windows, every call's answer set off a BDP ping and a window update, two more
+// frames and wake-ups each way on a call that needs one frame each way. The window
+// is large enough that small messages never wait for an update.
 func grpcDialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize))}
+	return append([]grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageSize), grpc.MaxCallSendMsgSize(maxMessageSize)),
+		grpc.WithInitialWindowSize(flowWindow),
+		grpc.WithInitialConnWindowSize(flowWindow),
+	}, testDialOptions...)
 }
+
+// flowWindow is the static HTTP/2 flow-control window, per stream and per connection,
+// on both sides.
+const flowWindow = 1 << 20
+
+// testDialOptions are added by tests (a call counter).
+var testDialOptions []grpc.DialOption
 
 // result turns a response's Result into an SSPI status and error.
 func result(r *pluginv1.Result) (sspi.Status, error) {
@@ -102,37 +119,40 @@ func (c *remoteCred) acquire(ctx context.Context) error {
 	return nil
 }
 
-// current returns the credential's handle in the live process, acquiring it again
-// after a restart.
-func (c *remoteCred) current(ctx context.Context) (uint64, error) {
+// current returns the credential's handle in the live process and that process's
+// generation, acquiring the credential again after a restart.
+func (c *remoteCred) current(ctx context.Context) (id, gen uint64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return 0, sspi.ErrInvalidHandle
+		return 0, 0, sspi.ErrInvalidHandle
 	}
-	_, gen, err := c.m.conn()
+	_, gen, err = c.m.conn()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if gen != c.gen {
 		if err := c.acquire(ctx); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return c.id, nil
+	return c.id, c.gen, nil
 }
 
 func (c *remoteCred) Attributes() sspi.CredentialAttributes {
 	return sspi.CredentialAttributes{Package: c.m.cand.manifest.Name, Use: c.req.Use, Principal: c.principal}
 }
 
+// newContext makes a context. A plugin that makes contexts on their first call
+// (FEATURE_NEW_CONTEXT_IN_CALL) is not called now: the request goes with the context's
+// first handshake call, which NegoEx makes at once (meta-data), saving a round trip.
 func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remoteCtx, error) {
 	ctx := context.Background()
-	credID, err := c.current(ctx)
+	credID, gen, err := c.current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	x := &remoteCtx{m: c.m, id: c.m.newID(), initiator: initiator}
+	x := &remoteCtx{m: c.m, id: c.m.newID(), gen: gen, initiator: initiator, features: c.m.featuresOf(gen)}
 	req := &pluginv1.NewContextRequest{
 		Context: x.id, Credential: credID, Initiator: initiator, Target: cfg.Target,
 		Flags: uint32(cfg.Flags), AllowMissingBindings: cfg.AllowMissingBindings,
@@ -144,6 +164,11 @@ func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remote
 			ApplicationData: cb.ApplicationData,
 		}
 	}
+	if x.features.has(pluginv1.Feature_FEATURE_NEW_CONTEXT_IN_CALL) {
+		x.newReq = req
+		return x, nil
+	}
+	x.made = true
 	var resp *pluginv1.NewContextResponse
 	x.gen, err = c.m.call(ctx, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (err error) {
 		resp, err = cl.NewContext(ctx, req)
@@ -197,26 +222,75 @@ type remoteCtx struct {
 	m         *managed
 	id, gen   uint64
 	initiator bool
+	features  features // of the process generation gen
+
+	// making is held by the call that makes the context in the plugin, so that no
+	// other call overtakes it.
+	making sync.Mutex
+	newReq *pluginv1.NewContextRequest // not sent yet: the plugin has no such context
 
 	mu     sync.Mutex
 	closed bool
-	done   bool
+	made   bool // a call that makes the context has been sent: Close must delete it
 	// Once established, a context's attributes and keys no longer change: they are
 	// fetched once, not on every question NegoEx and Negotiate ask.
 	attrs    *sspi.ContextAttributes
 	keysSet  bool
 	sign, vk negoex.Key
+	// metaData is this side's meta-data, answered with the peer's (an acceptor's, which
+	// NegoEx asks for next): the next MetaData takes it instead of a round trip.
+	metaData *pluginv1.QueryMetaDataResponse
 }
 
 // invoke calls the plugin for this context, refusing if the process that holds it is
-// gone.
-func (x *remoteCtx) invoke(ctx context.Context, op string, f func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error)) (sspi.Status, error) {
-	x.mu.Lock()
-	closed := x.closed
-	x.mu.Unlock()
-	if closed {
+// gone. A context not yet made in the plugin is made first: by the call itself when it
+// can carry the NewContextRequest (f receives it, else nil), or by a NewContext call.
+func (x *remoteCtx) invoke(ctx context.Context, op string, carries bool, f func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, nc *pluginv1.NewContextRequest) (*pluginv1.Result, error)) (sspi.Status, error) {
+	if x.isClosed() {
 		return sspi.ErrInvalidHandle, sspi.WithOp(sspi.ErrInvalidHandle, x.m.cand.manifest.Name, op)
 	}
+	nc := x.pending()
+	if nc != nil {
+		defer x.making.Unlock()
+		x.mu.Lock()
+		x.made = true
+		x.mu.Unlock()
+		x.newReq = nil // sent: the plugin made the context or said why not
+		if !carries {
+			st, err := x.call(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+				r, err := cl.NewContext(ctx, nc)
+				return r.GetResult(), err
+			})
+			if err != nil {
+				return st, err
+			}
+			nc = nil
+		}
+	}
+	return x.call(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		return f(ctx, cl, nc)
+	})
+}
+
+// pending returns the context's NewContextRequest while the plugin has not been sent
+// it, holding x.making; nil otherwise.
+func (x *remoteCtx) pending() *pluginv1.NewContextRequest {
+	x.making.Lock()
+	if x.newReq == nil {
+		x.making.Unlock()
+		return nil
+	}
+	return x.newReq
+}
+
+func (x *remoteCtx) isClosed() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.closed
+}
+
+// call runs one call of this context with the host's per-call deadline.
+func (x *remoteCtx) call(ctx context.Context, op string, f func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error)) (sspi.Status, error) {
 	var res *pluginv1.Result
 	gen, err := x.m.call(ctx, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (err error) {
 		res, err = f(ctx, cl)
@@ -235,14 +309,13 @@ func (x *remoteCtx) invoke(ctx context.Context, op string, f func(ctx context.Co
 func (x *remoteCtx) step(ctx context.Context, op string, input []byte) ([]byte, sspi.Status, error) {
 	var out []byte
 	var state *pluginv1.QueryContextResponse
-	st, err := x.invoke(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
-		r, err := cl.Step(ctx, &pluginv1.StepRequest{Context: x.id, Input: input})
+	st, err := x.invoke(ctx, op, true, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, nc *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
+		r, err := cl.Step(ctx, &pluginv1.StepRequest{Context: x.id, Input: input, NewContext: nc})
 		out, state = r.GetOutput(), r.GetState()
 		return r.GetResult(), err
 	})
 	if err == nil {
 		x.mu.Lock()
-		x.done = st == sspi.StatusOK
 		// The step's answer carries what NegoEx asks next (keys, and the attributes
 		// once established): keep it rather than ask again. A verify key may come a leg
 		// after the sign key (PKU2U's initiator).
@@ -269,32 +342,59 @@ func (x *remoteCtx) AcceptContext(ctx context.Context, input []byte) ([]byte, ss
 
 // MetaData implements negoex.MetaDataContext.
 func (x *remoteCtx) MetaData(ctx context.Context) ([]byte, error) {
-	var md []byte
-	_, err := x.invoke(ctx, "QueryMetaData", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
-		r, err := cl.QueryMetaData(ctx, &pluginv1.QueryMetaDataRequest{Context: x.id})
-		if r.GetHasMetaData() {
-			md = r.GetMetaData()
-			if md == nil {
-				md = []byte{}
-			}
-		}
-		return r.GetResult(), err
+	x.mu.Lock()
+	r := x.metaData
+	x.metaData = nil
+	x.mu.Unlock()
+	if r != nil && !x.isClosed() {
+		// Answered with the peer's meta-data, a moment ago.
+		_, err := result(r.GetResult())
+		return metaDataOf(r), sspi.WithOp(err, x.m.cand.manifest.Name, "QueryMetaData")
+	}
+	_, err := x.invoke(ctx, "QueryMetaData", true, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, nc *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
+		resp, err := cl.QueryMetaData(ctx, &pluginv1.QueryMetaDataRequest{Context: x.id, NewContext: nc})
+		r = resp
+		return resp.GetResult(), err
 	})
-	return md, err
+	if err != nil {
+		return nil, err
+	}
+	return metaDataOf(r), nil
 }
 
-// PeerMetaData implements negoex.MetaDataContext.
+// metaDataOf is the meta-data of an answer: nil for none, never nil when there is
+// some, even empty.
+func metaDataOf(r *pluginv1.QueryMetaDataResponse) []byte {
+	if !r.GetHasMetaData() {
+		return nil
+	}
+	if md := r.GetMetaData(); md != nil {
+		return md
+	}
+	return []byte{}
+}
+
+// PeerMetaData implements negoex.MetaDataContext. An acceptor's plugin answers this
+// side's meta-data with it, which NegoEx asks for next.
 func (x *remoteCtx) PeerMetaData(ctx context.Context, data []byte) error {
-	_, err := x.invoke(ctx, "ExchangeMetaData", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
-		r, err := cl.ExchangeMetaData(ctx, &pluginv1.ExchangeMetaDataRequest{Context: x.id, MetaData: data})
+	query := !x.initiator && x.features.has(pluginv1.Feature_FEATURE_META_DATA_AFTER_EXCHANGE)
+	var own *pluginv1.QueryMetaDataResponse
+	_, err := x.invoke(ctx, "ExchangeMetaData", true, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, nc *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
+		r, err := cl.ExchangeMetaData(ctx, &pluginv1.ExchangeMetaDataRequest{Context: x.id, MetaData: data, NewContext: nc, QueryMetaData: query})
+		own = r.GetMetaData()
 		return r.GetResult(), err
 	})
+	if err == nil && query && own != nil {
+		x.mu.Lock()
+		x.metaData = own
+		x.mu.Unlock()
+	}
 	return err
 }
 
 func (x *remoteCtx) query(sessionKey, verifyKeys bool) (*pluginv1.QueryContextResponse, error) {
 	var resp *pluginv1.QueryContextResponse
-	_, err := x.invoke(context.Background(), "QueryContext", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+	_, err := x.invoke(context.Background(), "QueryContext", false, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, _ *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
 		r, err := cl.QueryContext(ctx, &pluginv1.QueryContextRequest{Context: x.id, SessionKey: sessionKey, VerifyKeys: verifyKeys})
 		resp = r
 		return r.GetResult(), err
@@ -375,7 +475,7 @@ func (x *remoteCtx) SessionKey() ([]byte, error) {
 
 func (x *remoteCtx) MakeSignature(msg []byte) ([]byte, error) {
 	var sig []byte
-	_, err := x.invoke(context.Background(), "MakeSignature", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+	_, err := x.invoke(context.Background(), "MakeSignature", false, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, _ *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
 		r, err := cl.MakeSignature(ctx, &pluginv1.MakeSignatureRequest{Context: x.id, Message: msg})
 		sig = r.GetSignature()
 		return r.GetResult(), err
@@ -384,7 +484,7 @@ func (x *remoteCtx) MakeSignature(msg []byte) ([]byte, error) {
 }
 
 func (x *remoteCtx) VerifySignature(msg, sig []byte) error {
-	_, err := x.invoke(context.Background(), "VerifySignature", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+	_, err := x.invoke(context.Background(), "VerifySignature", false, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, _ *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
 		r, err := cl.VerifySignature(ctx, &pluginv1.VerifySignatureRequest{Context: x.id, Message: msg, Signature: sig})
 		return r.GetResult(), err
 	})
@@ -393,7 +493,7 @@ func (x *remoteCtx) VerifySignature(msg, sig []byte) error {
 
 func (x *remoteCtx) EncryptMessage(msg []byte) ([]byte, error) {
 	var tok []byte
-	_, err := x.invoke(context.Background(), "EncryptMessage", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+	_, err := x.invoke(context.Background(), "EncryptMessage", false, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, _ *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
 		r, err := cl.EncryptMessage(ctx, &pluginv1.EncryptMessageRequest{Context: x.id, Message: msg})
 		tok = r.GetToken()
 		return r.GetResult(), err
@@ -403,7 +503,7 @@ func (x *remoteCtx) EncryptMessage(msg []byte) ([]byte, error) {
 
 func (x *remoteCtx) DecryptMessage(tok []byte) ([]byte, error) {
 	var msg []byte
-	_, err := x.invoke(context.Background(), "DecryptMessage", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+	_, err := x.invoke(context.Background(), "DecryptMessage", false, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient, _ *pluginv1.NewContextRequest) (*pluginv1.Result, error) {
 		r, err := cl.DecryptMessage(ctx, &pluginv1.DecryptMessageRequest{Context: x.id, Token: tok})
 		msg = r.GetMessage()
 		return r.GetResult(), err
@@ -414,6 +514,9 @@ func (x *remoteCtx) DecryptMessage(tok []byte) ([]byte, error) {
 	return msg, err
 }
 
+// Close releases the context. The plugin's copy is deleted in the background, with
+// others closed about then, in one call (see managed.deleteLater); a context no call
+// has made in the plugin costs no call at all.
 func (x *remoteCtx) Close() error {
 	x.mu.Lock()
 	if x.closed {
@@ -421,13 +524,11 @@ func (x *remoteCtx) Close() error {
 		return nil
 	}
 	x.closed = true
+	made := x.made
+	x.metaData = nil
 	x.mu.Unlock()
-	// Best effort: a crashed plugin took the context with it.
-	if _, gen, err := x.m.conn(); err == nil && gen == x.gen {
-		x.m.call(context.Background(), func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) error {
-			_, err := cl.DeleteContext(ctx, &pluginv1.DeleteContextRequest{Context: x.id})
-			return err
-		})
+	if made {
+		x.m.deleteLater(x.gen, x.id)
 	}
 	return nil
 }

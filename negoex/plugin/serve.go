@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -83,9 +84,20 @@ func Serve(scheme sspi.Package, opts ...ServeOption) {
 	})
 }
 
-// newPluginGRPCServer builds the server Serve runs: opts, then the protocol's message limits.
+// newPluginGRPCServer builds the server Serve runs: the transport's defaults, opts, then
+// the protocol's message limits.
+//
+// The defaults suit one host on a local socket: static flow-control windows, as the
+// host's (no BDP pings and window updates with every call), and stream workers, which
+// run calls on goroutines whose stacks have grown already instead of a fresh goroutine
+// per call growing its stack through a scheme's cryptography each time.
 func newPluginGRPCServer(opts []grpc.ServerOption) *grpc.Server {
-	opts = append(opts[:len(opts):len(opts)],
+	opts = append([]grpc.ServerOption{
+		grpc.InitialWindowSize(flowWindow),
+		grpc.InitialConnWindowSize(flowWindow),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+	}, opts...)
+	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize))
 	return grpc.NewServer(opts...)

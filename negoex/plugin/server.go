@@ -35,9 +35,10 @@ import (
 type schemeServer struct {
 	pluginv1.UnimplementedAuthSchemeServiceServer
 
-	scheme sspi.Package
-	name   string
-	log    *slog.Logger
+	scheme   sspi.Package
+	name     string
+	log      *slog.Logger
+	features features // the additions to v1 served, and announced by Describe
 
 	mu    sync.Mutex
 	creds map[uint64]sspi.Credential // nil while being acquired
@@ -58,11 +59,12 @@ func newSchemeServer(scheme sspi.Package, log *slog.Logger) *schemeServer {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &schemeServer{
-		scheme: scheme,
-		name:   scheme.Info().Name,
-		log:    log,
-		creds:  make(map[uint64]sspi.Credential),
-		ctxs:   make(map[uint64]*servedContext),
+		scheme:   scheme,
+		name:     scheme.Info().Name,
+		log:      log,
+		features: featuresOf(servedFeatures),
+		creds:    make(map[uint64]sspi.Credential),
+		ctxs:     make(map[uint64]*servedContext),
 	}
 }
 
@@ -195,7 +197,15 @@ func (s *schemeServer) Describe(context.Context, *pluginv1.DescribeRequest) (res
 		Version:          uint32(info.Version),
 		MaxToken:         wireSize(info.MaxToken),
 		ProtocolVersions: []uint32{ProtocolVersion},
+		Features:         s.features.list(),
 	}, nil
+}
+
+// servedFeatures are the additions to v1 this side serves.
+var servedFeatures = []pluginv1.Feature{
+	pluginv1.Feature_FEATURE_NEW_CONTEXT_IN_CALL,
+	pluginv1.Feature_FEATURE_META_DATA_AFTER_EXCHANGE,
+	pluginv1.Feature_FEATURE_DELETE_MANY,
 }
 
 func (s *schemeServer) Configure(_ context.Context, req *pluginv1.ConfigureRequest) (resp *pluginv1.ConfigureResponse, _ error) {
@@ -299,19 +309,22 @@ func bindingsOf(cb *pluginv1.ChannelBindings) *sspi.ChannelBindings {
 
 func (s *schemeServer) NewContext(_ context.Context, req *pluginv1.NewContextRequest) (resp *pluginv1.NewContextResponse, _ error) {
 	defer s.catch("NewContext", func(r *pluginv1.Result) { resp = &pluginv1.NewContextResponse{Result: r} })
-	fail := func(err error) (*pluginv1.NewContextResponse, error) {
-		return &pluginv1.NewContextResponse{Result: resultOf(err)}, nil
-	}
+	return &pluginv1.NewContextResponse{Result: resultOf(s.newContext(req))}, nil
+}
+
+// newContext makes the context req names, for NewContext or for the call that carries
+// it (FEATURE_NEW_CONTEXT_IN_CALL).
+func (s *schemeServer) newContext(req *pluginv1.NewContextRequest) (err error) {
 	h := req.GetContext()
 	if err := claimHandle(s, s.ctxs, h, "context"); err != nil {
-		return fail(err)
+		return err
 	}
 	var entry *servedContext
 	defer func() { settleHandle(s, s.ctxs, h, entry) }() // runs on a panic too
 
 	cred, err := s.credential(req.GetCredential())
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	cfg := sspi.ContextConfig{
 		Target:               req.GetTarget(),
@@ -328,53 +341,77 @@ func (s *schemeServer) NewContext(_ context.Context, req *pluginv1.NewContextReq
 		e.sc = e.acc
 	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if e.sc == nil {
-		return fail(sspi.Errorf(sspi.ErrInternal, "plugin: scheme %s returned no context", s.name))
+		return sspi.Errorf(sspi.ErrInternal, "plugin: scheme %s returned no context", s.name)
 	}
 	entry = e
-	return &pluginv1.NewContextResponse{Result: resultOK()}, nil
+	return nil
+}
+
+// handshakeContext is the context a handshake call names, made first when the call
+// carries its NewContextRequest.
+func (s *schemeServer) handshakeContext(h uint64, nc *pluginv1.NewContextRequest) (*servedContext, error) {
+	if nc != nil && s.features.has(pluginv1.Feature_FEATURE_NEW_CONTEXT_IN_CALL) {
+		if nc.GetContext() != h {
+			return nil, sspi.Errorf(sspi.ErrInvalidHandle, "plugin: the call names context %d and makes context %d", h, nc.GetContext())
+		}
+		if err := s.newContext(nc); err != nil {
+			return nil, err
+		}
+	}
+	return s.context(h)
 }
 
 func (s *schemeServer) QueryMetaData(ctx context.Context, req *pluginv1.QueryMetaDataRequest) (resp *pluginv1.QueryMetaDataResponse, _ error) {
 	defer s.catch("QueryMetaData", func(r *pluginv1.Result) { resp = &pluginv1.QueryMetaDataResponse{Result: r} })
-	e, err := s.context(req.GetContext())
+	e, err := s.handshakeContext(req.GetContext(), req.GetNewContext())
 	if err != nil {
 		return &pluginv1.QueryMetaDataResponse{Result: resultOf(err)}, nil
-	}
-	md, ok := e.sc.(negoex.MetaDataContext)
-	if !ok {
-		return &pluginv1.QueryMetaDataResponse{Result: resultOK()}, nil
 	}
 	e.handshake.Lock()
 	defer e.handshake.Unlock()
+	return queryMetaData(ctx, e), nil
+}
+
+// queryMetaData asks a context for its meta-data; the caller holds e.handshake.
+func queryMetaData(ctx context.Context, e *servedContext) *pluginv1.QueryMetaDataResponse {
+	md, ok := e.sc.(negoex.MetaDataContext)
+	if !ok {
+		return &pluginv1.QueryMetaDataResponse{Result: resultOK()}
+	}
 	data, err := md.MetaData(ctx)
 	if err != nil {
-		return &pluginv1.QueryMetaDataResponse{Result: resultOf(err)}, nil
+		return &pluginv1.QueryMetaDataResponse{Result: resultOf(err)}
 	}
-	return &pluginv1.QueryMetaDataResponse{Result: resultOK(), MetaData: data, HasMetaData: data != nil}, nil
+	return &pluginv1.QueryMetaDataResponse{Result: resultOK(), MetaData: data, HasMetaData: data != nil}
 }
 
 func (s *schemeServer) ExchangeMetaData(ctx context.Context, req *pluginv1.ExchangeMetaDataRequest) (resp *pluginv1.ExchangeMetaDataResponse, _ error) {
 	defer s.catch("ExchangeMetaData", func(r *pluginv1.Result) { resp = &pluginv1.ExchangeMetaDataResponse{Result: r} })
-	e, err := s.context(req.GetContext())
+	e, err := s.handshakeContext(req.GetContext(), req.GetNewContext())
 	if err != nil {
 		return &pluginv1.ExchangeMetaDataResponse{Result: resultOf(err)}, nil
 	}
-	md, ok := e.sc.(negoex.MetaDataContext)
-	if !ok {
-		// As in process: a scheme without meta-data ignores the peer's.
-		return &pluginv1.ExchangeMetaDataResponse{Result: resultOK()}, nil
-	}
 	e.handshake.Lock()
 	defer e.handshake.Unlock()
-	return &pluginv1.ExchangeMetaDataResponse{Result: resultOf(md.PeerMetaData(ctx, req.GetMetaData()))}, nil
+	// As in process: a scheme without meta-data ignores the peer's.
+	if md, ok := e.sc.(negoex.MetaDataContext); ok {
+		if err := md.PeerMetaData(ctx, req.GetMetaData()); err != nil {
+			return &pluginv1.ExchangeMetaDataResponse{Result: resultOf(err)}, nil
+		}
+	}
+	resp = &pluginv1.ExchangeMetaDataResponse{Result: resultOK()}
+	if req.GetQueryMetaData() && s.features.has(pluginv1.Feature_FEATURE_META_DATA_AFTER_EXCHANGE) {
+		resp.MetaData = queryMetaData(ctx, e)
+	}
+	return resp, nil
 }
 
 func (s *schemeServer) Step(ctx context.Context, req *pluginv1.StepRequest) (resp *pluginv1.StepResponse, _ error) {
 	defer s.catch("Step", func(r *pluginv1.Result) { resp = &pluginv1.StepResponse{Result: r} })
-	e, err := s.context(req.GetContext())
+	e, err := s.handshakeContext(req.GetContext(), req.GetNewContext())
 	if err != nil {
 		return &pluginv1.StepResponse{Result: resultOf(err)}, nil
 	}
@@ -505,7 +542,19 @@ func (s *schemeServer) DecryptMessage(_ context.Context, req *pluginv1.DecryptMe
 
 func (s *schemeServer) DeleteContext(_ context.Context, req *pluginv1.DeleteContextRequest) (resp *pluginv1.DeleteContextResponse, _ error) {
 	defer s.catch("DeleteContext", func(*pluginv1.Result) { resp = &pluginv1.DeleteContextResponse{} })
-	h := req.GetContext()
+	s.deleteContext(req.GetContext())
+	if s.features.has(pluginv1.Feature_FEATURE_DELETE_MANY) {
+		for _, h := range req.GetMoreContexts() {
+			s.deleteContext(h)
+		}
+	}
+	return &pluginv1.DeleteContextResponse{}, nil
+}
+
+// deleteContext deletes a context; a panic in its Close is caught here, so that the
+// other contexts of the call are deleted too.
+func (s *schemeServer) deleteContext(h uint64) {
+	defer s.catch("DeleteContext", func(*pluginv1.Result) {})
 	s.mu.Lock()
 	e := s.ctxs[h]
 	if e != nil {
@@ -517,5 +566,4 @@ func (s *schemeServer) DeleteContext(_ context.Context, req *pluginv1.DeleteCont
 			s.log.Debug("closing a context failed", "handle", h, "error", err)
 		}
 	}
-	return &pluginv1.DeleteContextResponse{}, nil
 }

@@ -28,6 +28,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Feature is an addition to v1, made to spare round trips; each names the fields it adds.
+type Feature int32
+
+const (
+	Feature_FEATURE_UNSPECIFIED Feature = 0
+	// Step, QueryMetaData and ExchangeMetaData take new_context: the plugin makes the
+	// context first, as NewContext would, and the call needs no NewContext before it.
+	Feature_FEATURE_NEW_CONTEXT_IN_CALL Feature = 1
+	// ExchangeMetaData takes query_meta_data and answers this side's meta-data with the
+	// peer's taken, as a QueryMetaData right after it would.
+	Feature_FEATURE_META_DATA_AFTER_EXCHANGE Feature = 2
+	// DeleteContext takes more_contexts: several contexts deleted in one call.
+	Feature_FEATURE_DELETE_MANY Feature = 3
+)
+
+// Enum value maps for Feature.
+var (
+	Feature_name = map[int32]string{
+		0: "FEATURE_UNSPECIFIED",
+		1: "FEATURE_NEW_CONTEXT_IN_CALL",
+		2: "FEATURE_META_DATA_AFTER_EXCHANGE",
+		3: "FEATURE_DELETE_MANY",
+	}
+	Feature_value = map[string]int32{
+		"FEATURE_UNSPECIFIED":              0,
+		"FEATURE_NEW_CONTEXT_IN_CALL":      1,
+		"FEATURE_META_DATA_AFTER_EXCHANGE": 2,
+		"FEATURE_DELETE_MANY":              3,
+	}
+)
+
+func (x Feature) Enum() *Feature {
+	p := new(Feature)
+	*p = x
+	return p
+}
+
+func (x Feature) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Feature) Descriptor() protoreflect.EnumDescriptor {
+	return file_gossp_plugin_v1_plugin_proto_enumTypes[0].Descriptor()
+}
+
+func (Feature) Type() protoreflect.EnumType {
+	return &file_gossp_plugin_v1_plugin_proto_enumTypes[0]
+}
+
+func (x Feature) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Feature.Descriptor instead.
+func (Feature) EnumDescriptor() ([]byte, []int) {
+	return file_gossp_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
+}
+
 type CredentialUse int32
 
 const (
@@ -64,11 +122,11 @@ func (x CredentialUse) String() string {
 }
 
 func (CredentialUse) Descriptor() protoreflect.EnumDescriptor {
-	return file_gossp_plugin_v1_plugin_proto_enumTypes[0].Descriptor()
+	return file_gossp_plugin_v1_plugin_proto_enumTypes[1].Descriptor()
 }
 
 func (CredentialUse) Type() protoreflect.EnumType {
-	return &file_gossp_plugin_v1_plugin_proto_enumTypes[0]
+	return &file_gossp_plugin_v1_plugin_proto_enumTypes[1]
 }
 
 func (x CredentialUse) Number() protoreflect.EnumNumber {
@@ -77,7 +135,7 @@ func (x CredentialUse) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CredentialUse.Descriptor instead.
 func (CredentialUse) EnumDescriptor() ([]byte, []int) {
-	return file_gossp_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
+	return file_gossp_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
 }
 
 // Result is an SSPI status (SEC_E_OK, SEC_I_CONTINUE_NEEDED, SEC_E_*) with Windows'
@@ -181,8 +239,11 @@ type DescribeResponse struct {
 	MaxToken     uint32 `protobuf:"varint,6,opt,name=max_token,json=maxToken,proto3" json:"max_token,omitempty"`
 	// protocol_versions lists the plugin protocol versions the plugin speaks.
 	ProtocolVersions []uint32 `protobuf:"varint,7,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// features lists the additions to v1 the plugin serves. A host uses an addition only
+	// when its plugin lists it, so hosts and plugins of any v1 release work together.
+	Features      []Feature `protobuf:"varint,8,rep,packed,name=features,proto3,enum=gossp.plugin.v1.Feature" json:"features,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -260,6 +321,13 @@ func (x *DescribeResponse) GetMaxToken() uint32 {
 func (x *DescribeResponse) GetProtocolVersions() []uint32 {
 	if x != nil {
 		return x.ProtocolVersions
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetFeatures() []Feature {
+	if x != nil {
+		return x.Features
 	}
 	return nil
 }
@@ -836,8 +904,11 @@ func (x *NewContextResponse) GetResult() *Result {
 }
 
 type QueryMetaDataRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	// new_context makes the context first (FEATURE_NEW_CONTEXT_IN_CALL); its context
+	// field must equal context. A failure to make it is this call's result.
+	NewContext    *NewContextRequest `protobuf:"bytes,2,opt,name=new_context,json=newContext,proto3" json:"new_context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -877,6 +948,13 @@ func (x *QueryMetaDataRequest) GetContext() uint64 {
 		return x.Context
 	}
 	return 0
+}
+
+func (x *QueryMetaDataRequest) GetNewContext() *NewContextRequest {
+	if x != nil {
+		return x.NewContext
+	}
+	return nil
 }
 
 type QueryMetaDataResponse struct {
@@ -940,9 +1018,15 @@ func (x *QueryMetaDataResponse) GetHasMetaData() bool {
 }
 
 type ExchangeMetaDataRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
-	MetaData      []byte                 `protobuf:"bytes,2,opt,name=meta_data,json=metaData,proto3" json:"meta_data,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Context  uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	MetaData []byte                 `protobuf:"bytes,2,opt,name=meta_data,json=metaData,proto3" json:"meta_data,omitempty"`
+	// new_context makes the context first (FEATURE_NEW_CONTEXT_IN_CALL); its context
+	// field must equal context. A failure to make it is this call's result.
+	NewContext *NewContextRequest `protobuf:"bytes,3,opt,name=new_context,json=newContext,proto3" json:"new_context,omitempty"`
+	// query_meta_data asks, once the peer's meta-data is taken, for this side's
+	// (FEATURE_META_DATA_AFTER_EXCHANGE): what NegoEx's acceptor asks next.
+	QueryMetaData bool `protobuf:"varint,4,opt,name=query_meta_data,json=queryMetaData,proto3" json:"query_meta_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -991,9 +1075,26 @@ func (x *ExchangeMetaDataRequest) GetMetaData() []byte {
 	return nil
 }
 
+func (x *ExchangeMetaDataRequest) GetNewContext() *NewContextRequest {
+	if x != nil {
+		return x.NewContext
+	}
+	return nil
+}
+
+func (x *ExchangeMetaDataRequest) GetQueryMetaData() bool {
+	if x != nil {
+		return x.QueryMetaData
+	}
+	return false
+}
+
 type ExchangeMetaDataResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Result        *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Result *Result                `protobuf:"bytes,1,opt,name=result,proto3" json:"result,omitempty"`
+	// meta_data is this side's meta-data, as QueryMetaData answers it: set when
+	// query_meta_data asked for it and the peer's was taken.
+	MetaData      *QueryMetaDataResponse `protobuf:"bytes,2,opt,name=meta_data,json=metaData,proto3" json:"meta_data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,10 +1136,20 @@ func (x *ExchangeMetaDataResponse) GetResult() *Result {
 	return nil
 }
 
+func (x *ExchangeMetaDataResponse) GetMetaData() *QueryMetaDataResponse {
+	if x != nil {
+		return x.MetaData
+	}
+	return nil
+}
+
 type StepRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
-	Input         []byte                 `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	Input   []byte                 `protobuf:"bytes,2,opt,name=input,proto3" json:"input,omitempty"`
+	// new_context makes the context first (FEATURE_NEW_CONTEXT_IN_CALL); its context
+	// field must equal context. A failure to make it is this call's result.
+	NewContext    *NewContextRequest `protobuf:"bytes,3,opt,name=new_context,json=newContext,proto3" json:"new_context,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1083,6 +1194,13 @@ func (x *StepRequest) GetContext() uint64 {
 func (x *StepRequest) GetInput() []byte {
 	if x != nil {
 		return x.Input
+	}
+	return nil
+}
+
+func (x *StepRequest) GetNewContext() *NewContextRequest {
+	if x != nil {
+		return x.NewContext
 	}
 	return nil
 }
@@ -1828,8 +1946,10 @@ func (x *DecryptMessageResponse) GetMessage() []byte {
 }
 
 type DeleteContextRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Context       uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Context uint64                 `protobuf:"varint,1,opt,name=context,proto3" json:"context,omitempty"`
+	// more_contexts are deleted too (FEATURE_DELETE_MANY).
+	MoreContexts  []uint64 `protobuf:"varint,2,rep,packed,name=more_contexts,json=moreContexts,proto3" json:"more_contexts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1869,6 +1989,13 @@ func (x *DeleteContextRequest) GetContext() uint64 {
 		return x.Context
 	}
 	return 0
+}
+
+func (x *DeleteContextRequest) GetMoreContexts() []uint64 {
+	if x != nil {
+		return x.MoreContexts
+	}
+	return nil
 }
 
 type DeleteContextResponse struct {
@@ -1915,7 +2042,7 @@ const file_gossp_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06Result\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\rR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x11\n" +
-	"\x0fDescribeRequest\"\xe9\x01\n" +
+	"\x0fDescribeRequest\"\x9f\x02\n" +
 	"\x10DescribeResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acomment\x18\x02 \x01(\tR\acomment\x12\x1f\n" +
@@ -1924,7 +2051,8 @@ const file_gossp_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fcapabilities\x18\x04 \x01(\rR\fcapabilities\x12\x18\n" +
 	"\aversion\x18\x05 \x01(\rR\aversion\x12\x1b\n" +
 	"\tmax_token\x18\x06 \x01(\rR\bmaxToken\x12+\n" +
-	"\x11protocol_versions\x18\a \x03(\rR\x10protocolVersions\"*\n" +
+	"\x11protocol_versions\x18\a \x03(\rR\x10protocolVersions\x124\n" +
+	"\bfeatures\x18\b \x03(\x0e2\x18.gossp.plugin.v1.FeatureR\bfeatures\"*\n" +
 	"\x10ConfigureRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\fR\x06config\"D\n" +
 	"\x11ConfigureResponse\x12/\n" +
@@ -1966,21 +2094,29 @@ const file_gossp_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x10channel_bindings\x18\x06 \x01(\v2 .gossp.plugin.v1.ChannelBindingsR\x0fchannelBindings\x124\n" +
 	"\x16allow_missing_bindings\x18\a \x01(\bR\x14allowMissingBindings\"E\n" +
 	"\x12NewContextResponse\x12/\n" +
-	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\"0\n" +
+	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\"u\n" +
 	"\x14QueryMetaDataRequest\x12\x18\n" +
-	"\acontext\x18\x01 \x01(\x04R\acontext\"\x89\x01\n" +
+	"\acontext\x18\x01 \x01(\x04R\acontext\x12C\n" +
+	"\vnew_context\x18\x02 \x01(\v2\".gossp.plugin.v1.NewContextRequestR\n" +
+	"newContext\"\x89\x01\n" +
 	"\x15QueryMetaDataResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\x12\x1b\n" +
 	"\tmeta_data\x18\x02 \x01(\fR\bmetaData\x12\"\n" +
-	"\rhas_meta_data\x18\x03 \x01(\bR\vhasMetaData\"P\n" +
+	"\rhas_meta_data\x18\x03 \x01(\bR\vhasMetaData\"\xbd\x01\n" +
 	"\x17ExchangeMetaDataRequest\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\x04R\acontext\x12\x1b\n" +
-	"\tmeta_data\x18\x02 \x01(\fR\bmetaData\"K\n" +
+	"\tmeta_data\x18\x02 \x01(\fR\bmetaData\x12C\n" +
+	"\vnew_context\x18\x03 \x01(\v2\".gossp.plugin.v1.NewContextRequestR\n" +
+	"newContext\x12&\n" +
+	"\x0fquery_meta_data\x18\x04 \x01(\bR\rqueryMetaData\"\x90\x01\n" +
 	"\x18ExchangeMetaDataResponse\x12/\n" +
-	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\"=\n" +
+	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\x12C\n" +
+	"\tmeta_data\x18\x02 \x01(\v2&.gossp.plugin.v1.QueryMetaDataResponseR\bmetaData\"\x82\x01\n" +
 	"\vStepRequest\x12\x18\n" +
 	"\acontext\x18\x01 \x01(\x04R\acontext\x12\x14\n" +
-	"\x05input\x18\x02 \x01(\fR\x05input\"\x94\x01\n" +
+	"\x05input\x18\x02 \x01(\fR\x05input\x12C\n" +
+	"\vnew_context\x18\x03 \x01(\v2\".gossp.plugin.v1.NewContextRequestR\n" +
+	"newContext\"\x94\x01\n" +
 	"\fStepResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\x12\x16\n" +
 	"\x06output\x18\x02 \x01(\fR\x06output\x12;\n" +
@@ -2038,10 +2174,16 @@ const file_gossp_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05token\x18\x02 \x01(\fR\x05token\"c\n" +
 	"\x16DecryptMessageResponse\x12/\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.gossp.plugin.v1.ResultR\x06result\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\fR\amessage\"0\n" +
+	"\amessage\x18\x02 \x01(\fR\amessage\"U\n" +
 	"\x14DeleteContextRequest\x12\x18\n" +
-	"\acontext\x18\x01 \x01(\x04R\acontext\"\x17\n" +
-	"\x15DeleteContextResponse*\x81\x01\n" +
+	"\acontext\x18\x01 \x01(\x04R\acontext\x12#\n" +
+	"\rmore_contexts\x18\x02 \x03(\x04R\fmoreContexts\"\x17\n" +
+	"\x15DeleteContextResponse*\x82\x01\n" +
+	"\aFeature\x12\x17\n" +
+	"\x13FEATURE_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bFEATURE_NEW_CONTEXT_IN_CALL\x10\x01\x12$\n" +
+	" FEATURE_META_DATA_AFTER_EXCHANGE\x10\x02\x12\x17\n" +
+	"\x13FEATURE_DELETE_MANY\x10\x03*\x81\x01\n" +
 	"\rCredentialUse\x12\x1e\n" +
 	"\x1aCREDENTIAL_USE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16CREDENTIAL_USE_INBOUND\x10\x01\x12\x1b\n" +
@@ -2077,94 +2219,100 @@ func file_gossp_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_gossp_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_gossp_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_gossp_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_gossp_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_gossp_plugin_v1_plugin_proto_goTypes = []any{
-	(CredentialUse)(0),                 // 0: gossp.plugin.v1.CredentialUse
-	(*Result)(nil),                     // 1: gossp.plugin.v1.Result
-	(*DescribeRequest)(nil),            // 2: gossp.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil),           // 3: gossp.plugin.v1.DescribeResponse
-	(*ConfigureRequest)(nil),           // 4: gossp.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),          // 5: gossp.plugin.v1.ConfigureResponse
-	(*Identity)(nil),                   // 6: gossp.plugin.v1.Identity
-	(*AcquireCredentialsRequest)(nil),  // 7: gossp.plugin.v1.AcquireCredentialsRequest
-	(*AcquireCredentialsResponse)(nil), // 8: gossp.plugin.v1.AcquireCredentialsResponse
-	(*FreeCredentialsRequest)(nil),     // 9: gossp.plugin.v1.FreeCredentialsRequest
-	(*FreeCredentialsResponse)(nil),    // 10: gossp.plugin.v1.FreeCredentialsResponse
-	(*ChannelBindings)(nil),            // 11: gossp.plugin.v1.ChannelBindings
-	(*NewContextRequest)(nil),          // 12: gossp.plugin.v1.NewContextRequest
-	(*NewContextResponse)(nil),         // 13: gossp.plugin.v1.NewContextResponse
-	(*QueryMetaDataRequest)(nil),       // 14: gossp.plugin.v1.QueryMetaDataRequest
-	(*QueryMetaDataResponse)(nil),      // 15: gossp.plugin.v1.QueryMetaDataResponse
-	(*ExchangeMetaDataRequest)(nil),    // 16: gossp.plugin.v1.ExchangeMetaDataRequest
-	(*ExchangeMetaDataResponse)(nil),   // 17: gossp.plugin.v1.ExchangeMetaDataResponse
-	(*StepRequest)(nil),                // 18: gossp.plugin.v1.StepRequest
-	(*StepResponse)(nil),               // 19: gossp.plugin.v1.StepResponse
-	(*Key)(nil),                        // 20: gossp.plugin.v1.Key
-	(*QueryContextRequest)(nil),        // 21: gossp.plugin.v1.QueryContextRequest
-	(*QueryContextResponse)(nil),       // 22: gossp.plugin.v1.QueryContextResponse
-	(*MakeSignatureRequest)(nil),       // 23: gossp.plugin.v1.MakeSignatureRequest
-	(*MakeSignatureResponse)(nil),      // 24: gossp.plugin.v1.MakeSignatureResponse
-	(*VerifySignatureRequest)(nil),     // 25: gossp.plugin.v1.VerifySignatureRequest
-	(*VerifySignatureResponse)(nil),    // 26: gossp.plugin.v1.VerifySignatureResponse
-	(*EncryptMessageRequest)(nil),      // 27: gossp.plugin.v1.EncryptMessageRequest
-	(*EncryptMessageResponse)(nil),     // 28: gossp.plugin.v1.EncryptMessageResponse
-	(*DecryptMessageRequest)(nil),      // 29: gossp.plugin.v1.DecryptMessageRequest
-	(*DecryptMessageResponse)(nil),     // 30: gossp.plugin.v1.DecryptMessageResponse
-	(*DeleteContextRequest)(nil),       // 31: gossp.plugin.v1.DeleteContextRequest
-	(*DeleteContextResponse)(nil),      // 32: gossp.plugin.v1.DeleteContextResponse
+	(Feature)(0),                       // 0: gossp.plugin.v1.Feature
+	(CredentialUse)(0),                 // 1: gossp.plugin.v1.CredentialUse
+	(*Result)(nil),                     // 2: gossp.plugin.v1.Result
+	(*DescribeRequest)(nil),            // 3: gossp.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),           // 4: gossp.plugin.v1.DescribeResponse
+	(*ConfigureRequest)(nil),           // 5: gossp.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),          // 6: gossp.plugin.v1.ConfigureResponse
+	(*Identity)(nil),                   // 7: gossp.plugin.v1.Identity
+	(*AcquireCredentialsRequest)(nil),  // 8: gossp.plugin.v1.AcquireCredentialsRequest
+	(*AcquireCredentialsResponse)(nil), // 9: gossp.plugin.v1.AcquireCredentialsResponse
+	(*FreeCredentialsRequest)(nil),     // 10: gossp.plugin.v1.FreeCredentialsRequest
+	(*FreeCredentialsResponse)(nil),    // 11: gossp.plugin.v1.FreeCredentialsResponse
+	(*ChannelBindings)(nil),            // 12: gossp.plugin.v1.ChannelBindings
+	(*NewContextRequest)(nil),          // 13: gossp.plugin.v1.NewContextRequest
+	(*NewContextResponse)(nil),         // 14: gossp.plugin.v1.NewContextResponse
+	(*QueryMetaDataRequest)(nil),       // 15: gossp.plugin.v1.QueryMetaDataRequest
+	(*QueryMetaDataResponse)(nil),      // 16: gossp.plugin.v1.QueryMetaDataResponse
+	(*ExchangeMetaDataRequest)(nil),    // 17: gossp.plugin.v1.ExchangeMetaDataRequest
+	(*ExchangeMetaDataResponse)(nil),   // 18: gossp.plugin.v1.ExchangeMetaDataResponse
+	(*StepRequest)(nil),                // 19: gossp.plugin.v1.StepRequest
+	(*StepResponse)(nil),               // 20: gossp.plugin.v1.StepResponse
+	(*Key)(nil),                        // 21: gossp.plugin.v1.Key
+	(*QueryContextRequest)(nil),        // 22: gossp.plugin.v1.QueryContextRequest
+	(*QueryContextResponse)(nil),       // 23: gossp.plugin.v1.QueryContextResponse
+	(*MakeSignatureRequest)(nil),       // 24: gossp.plugin.v1.MakeSignatureRequest
+	(*MakeSignatureResponse)(nil),      // 25: gossp.plugin.v1.MakeSignatureResponse
+	(*VerifySignatureRequest)(nil),     // 26: gossp.plugin.v1.VerifySignatureRequest
+	(*VerifySignatureResponse)(nil),    // 27: gossp.plugin.v1.VerifySignatureResponse
+	(*EncryptMessageRequest)(nil),      // 28: gossp.plugin.v1.EncryptMessageRequest
+	(*EncryptMessageResponse)(nil),     // 29: gossp.plugin.v1.EncryptMessageResponse
+	(*DecryptMessageRequest)(nil),      // 30: gossp.plugin.v1.DecryptMessageRequest
+	(*DecryptMessageResponse)(nil),     // 31: gossp.plugin.v1.DecryptMessageResponse
+	(*DeleteContextRequest)(nil),       // 32: gossp.plugin.v1.DeleteContextRequest
+	(*DeleteContextResponse)(nil),      // 33: gossp.plugin.v1.DeleteContextResponse
 }
 var file_gossp_plugin_v1_plugin_proto_depIdxs = []int32{
-	1,  // 0: gossp.plugin.v1.ConfigureResponse.result:type_name -> gossp.plugin.v1.Result
-	0,  // 1: gossp.plugin.v1.AcquireCredentialsRequest.use:type_name -> gossp.plugin.v1.CredentialUse
-	6,  // 2: gossp.plugin.v1.AcquireCredentialsRequest.identity:type_name -> gossp.plugin.v1.Identity
-	1,  // 3: gossp.plugin.v1.AcquireCredentialsResponse.result:type_name -> gossp.plugin.v1.Result
-	11, // 4: gossp.plugin.v1.NewContextRequest.channel_bindings:type_name -> gossp.plugin.v1.ChannelBindings
-	1,  // 5: gossp.plugin.v1.NewContextResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 6: gossp.plugin.v1.QueryMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 7: gossp.plugin.v1.ExchangeMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 8: gossp.plugin.v1.StepResponse.result:type_name -> gossp.plugin.v1.Result
-	22, // 9: gossp.plugin.v1.StepResponse.state:type_name -> gossp.plugin.v1.QueryContextResponse
-	1,  // 10: gossp.plugin.v1.QueryContextResponse.result:type_name -> gossp.plugin.v1.Result
-	20, // 11: gossp.plugin.v1.QueryContextResponse.sign_key:type_name -> gossp.plugin.v1.Key
-	20, // 12: gossp.plugin.v1.QueryContextResponse.verify_key:type_name -> gossp.plugin.v1.Key
-	1,  // 13: gossp.plugin.v1.MakeSignatureResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 14: gossp.plugin.v1.VerifySignatureResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 15: gossp.plugin.v1.EncryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
-	1,  // 16: gossp.plugin.v1.DecryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
-	2,  // 17: gossp.plugin.v1.AuthSchemeService.Describe:input_type -> gossp.plugin.v1.DescribeRequest
-	4,  // 18: gossp.plugin.v1.AuthSchemeService.Configure:input_type -> gossp.plugin.v1.ConfigureRequest
-	7,  // 19: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:input_type -> gossp.plugin.v1.AcquireCredentialsRequest
-	9,  // 20: gossp.plugin.v1.AuthSchemeService.FreeCredentials:input_type -> gossp.plugin.v1.FreeCredentialsRequest
-	12, // 21: gossp.plugin.v1.AuthSchemeService.NewContext:input_type -> gossp.plugin.v1.NewContextRequest
-	14, // 22: gossp.plugin.v1.AuthSchemeService.QueryMetaData:input_type -> gossp.plugin.v1.QueryMetaDataRequest
-	16, // 23: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:input_type -> gossp.plugin.v1.ExchangeMetaDataRequest
-	18, // 24: gossp.plugin.v1.AuthSchemeService.Step:input_type -> gossp.plugin.v1.StepRequest
-	21, // 25: gossp.plugin.v1.AuthSchemeService.QueryContext:input_type -> gossp.plugin.v1.QueryContextRequest
-	23, // 26: gossp.plugin.v1.AuthSchemeService.MakeSignature:input_type -> gossp.plugin.v1.MakeSignatureRequest
-	25, // 27: gossp.plugin.v1.AuthSchemeService.VerifySignature:input_type -> gossp.plugin.v1.VerifySignatureRequest
-	27, // 28: gossp.plugin.v1.AuthSchemeService.EncryptMessage:input_type -> gossp.plugin.v1.EncryptMessageRequest
-	29, // 29: gossp.plugin.v1.AuthSchemeService.DecryptMessage:input_type -> gossp.plugin.v1.DecryptMessageRequest
-	31, // 30: gossp.plugin.v1.AuthSchemeService.DeleteContext:input_type -> gossp.plugin.v1.DeleteContextRequest
-	3,  // 31: gossp.plugin.v1.AuthSchemeService.Describe:output_type -> gossp.plugin.v1.DescribeResponse
-	5,  // 32: gossp.plugin.v1.AuthSchemeService.Configure:output_type -> gossp.plugin.v1.ConfigureResponse
-	8,  // 33: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:output_type -> gossp.plugin.v1.AcquireCredentialsResponse
-	10, // 34: gossp.plugin.v1.AuthSchemeService.FreeCredentials:output_type -> gossp.plugin.v1.FreeCredentialsResponse
-	13, // 35: gossp.plugin.v1.AuthSchemeService.NewContext:output_type -> gossp.plugin.v1.NewContextResponse
-	15, // 36: gossp.plugin.v1.AuthSchemeService.QueryMetaData:output_type -> gossp.plugin.v1.QueryMetaDataResponse
-	17, // 37: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:output_type -> gossp.plugin.v1.ExchangeMetaDataResponse
-	19, // 38: gossp.plugin.v1.AuthSchemeService.Step:output_type -> gossp.plugin.v1.StepResponse
-	22, // 39: gossp.plugin.v1.AuthSchemeService.QueryContext:output_type -> gossp.plugin.v1.QueryContextResponse
-	24, // 40: gossp.plugin.v1.AuthSchemeService.MakeSignature:output_type -> gossp.plugin.v1.MakeSignatureResponse
-	26, // 41: gossp.plugin.v1.AuthSchemeService.VerifySignature:output_type -> gossp.plugin.v1.VerifySignatureResponse
-	28, // 42: gossp.plugin.v1.AuthSchemeService.EncryptMessage:output_type -> gossp.plugin.v1.EncryptMessageResponse
-	30, // 43: gossp.plugin.v1.AuthSchemeService.DecryptMessage:output_type -> gossp.plugin.v1.DecryptMessageResponse
-	32, // 44: gossp.plugin.v1.AuthSchemeService.DeleteContext:output_type -> gossp.plugin.v1.DeleteContextResponse
-	31, // [31:45] is the sub-list for method output_type
-	17, // [17:31] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	0,  // 0: gossp.plugin.v1.DescribeResponse.features:type_name -> gossp.plugin.v1.Feature
+	2,  // 1: gossp.plugin.v1.ConfigureResponse.result:type_name -> gossp.plugin.v1.Result
+	1,  // 2: gossp.plugin.v1.AcquireCredentialsRequest.use:type_name -> gossp.plugin.v1.CredentialUse
+	7,  // 3: gossp.plugin.v1.AcquireCredentialsRequest.identity:type_name -> gossp.plugin.v1.Identity
+	2,  // 4: gossp.plugin.v1.AcquireCredentialsResponse.result:type_name -> gossp.plugin.v1.Result
+	12, // 5: gossp.plugin.v1.NewContextRequest.channel_bindings:type_name -> gossp.plugin.v1.ChannelBindings
+	2,  // 6: gossp.plugin.v1.NewContextResponse.result:type_name -> gossp.plugin.v1.Result
+	13, // 7: gossp.plugin.v1.QueryMetaDataRequest.new_context:type_name -> gossp.plugin.v1.NewContextRequest
+	2,  // 8: gossp.plugin.v1.QueryMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
+	13, // 9: gossp.plugin.v1.ExchangeMetaDataRequest.new_context:type_name -> gossp.plugin.v1.NewContextRequest
+	2,  // 10: gossp.plugin.v1.ExchangeMetaDataResponse.result:type_name -> gossp.plugin.v1.Result
+	16, // 11: gossp.plugin.v1.ExchangeMetaDataResponse.meta_data:type_name -> gossp.plugin.v1.QueryMetaDataResponse
+	13, // 12: gossp.plugin.v1.StepRequest.new_context:type_name -> gossp.plugin.v1.NewContextRequest
+	2,  // 13: gossp.plugin.v1.StepResponse.result:type_name -> gossp.plugin.v1.Result
+	23, // 14: gossp.plugin.v1.StepResponse.state:type_name -> gossp.plugin.v1.QueryContextResponse
+	2,  // 15: gossp.plugin.v1.QueryContextResponse.result:type_name -> gossp.plugin.v1.Result
+	21, // 16: gossp.plugin.v1.QueryContextResponse.sign_key:type_name -> gossp.plugin.v1.Key
+	21, // 17: gossp.plugin.v1.QueryContextResponse.verify_key:type_name -> gossp.plugin.v1.Key
+	2,  // 18: gossp.plugin.v1.MakeSignatureResponse.result:type_name -> gossp.plugin.v1.Result
+	2,  // 19: gossp.plugin.v1.VerifySignatureResponse.result:type_name -> gossp.plugin.v1.Result
+	2,  // 20: gossp.plugin.v1.EncryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
+	2,  // 21: gossp.plugin.v1.DecryptMessageResponse.result:type_name -> gossp.plugin.v1.Result
+	3,  // 22: gossp.plugin.v1.AuthSchemeService.Describe:input_type -> gossp.plugin.v1.DescribeRequest
+	5,  // 23: gossp.plugin.v1.AuthSchemeService.Configure:input_type -> gossp.plugin.v1.ConfigureRequest
+	8,  // 24: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:input_type -> gossp.plugin.v1.AcquireCredentialsRequest
+	10, // 25: gossp.plugin.v1.AuthSchemeService.FreeCredentials:input_type -> gossp.plugin.v1.FreeCredentialsRequest
+	13, // 26: gossp.plugin.v1.AuthSchemeService.NewContext:input_type -> gossp.plugin.v1.NewContextRequest
+	15, // 27: gossp.plugin.v1.AuthSchemeService.QueryMetaData:input_type -> gossp.plugin.v1.QueryMetaDataRequest
+	17, // 28: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:input_type -> gossp.plugin.v1.ExchangeMetaDataRequest
+	19, // 29: gossp.plugin.v1.AuthSchemeService.Step:input_type -> gossp.plugin.v1.StepRequest
+	22, // 30: gossp.plugin.v1.AuthSchemeService.QueryContext:input_type -> gossp.plugin.v1.QueryContextRequest
+	24, // 31: gossp.plugin.v1.AuthSchemeService.MakeSignature:input_type -> gossp.plugin.v1.MakeSignatureRequest
+	26, // 32: gossp.plugin.v1.AuthSchemeService.VerifySignature:input_type -> gossp.plugin.v1.VerifySignatureRequest
+	28, // 33: gossp.plugin.v1.AuthSchemeService.EncryptMessage:input_type -> gossp.plugin.v1.EncryptMessageRequest
+	30, // 34: gossp.plugin.v1.AuthSchemeService.DecryptMessage:input_type -> gossp.plugin.v1.DecryptMessageRequest
+	32, // 35: gossp.plugin.v1.AuthSchemeService.DeleteContext:input_type -> gossp.plugin.v1.DeleteContextRequest
+	4,  // 36: gossp.plugin.v1.AuthSchemeService.Describe:output_type -> gossp.plugin.v1.DescribeResponse
+	6,  // 37: gossp.plugin.v1.AuthSchemeService.Configure:output_type -> gossp.plugin.v1.ConfigureResponse
+	9,  // 38: gossp.plugin.v1.AuthSchemeService.AcquireCredentials:output_type -> gossp.plugin.v1.AcquireCredentialsResponse
+	11, // 39: gossp.plugin.v1.AuthSchemeService.FreeCredentials:output_type -> gossp.plugin.v1.FreeCredentialsResponse
+	14, // 40: gossp.plugin.v1.AuthSchemeService.NewContext:output_type -> gossp.plugin.v1.NewContextResponse
+	16, // 41: gossp.plugin.v1.AuthSchemeService.QueryMetaData:output_type -> gossp.plugin.v1.QueryMetaDataResponse
+	18, // 42: gossp.plugin.v1.AuthSchemeService.ExchangeMetaData:output_type -> gossp.plugin.v1.ExchangeMetaDataResponse
+	20, // 43: gossp.plugin.v1.AuthSchemeService.Step:output_type -> gossp.plugin.v1.StepResponse
+	23, // 44: gossp.plugin.v1.AuthSchemeService.QueryContext:output_type -> gossp.plugin.v1.QueryContextResponse
+	25, // 45: gossp.plugin.v1.AuthSchemeService.MakeSignature:output_type -> gossp.plugin.v1.MakeSignatureResponse
+	27, // 46: gossp.plugin.v1.AuthSchemeService.VerifySignature:output_type -> gossp.plugin.v1.VerifySignatureResponse
+	29, // 47: gossp.plugin.v1.AuthSchemeService.EncryptMessage:output_type -> gossp.plugin.v1.EncryptMessageResponse
+	31, // 48: gossp.plugin.v1.AuthSchemeService.DecryptMessage:output_type -> gossp.plugin.v1.DecryptMessageResponse
+	33, // 49: gossp.plugin.v1.AuthSchemeService.DeleteContext:output_type -> gossp.plugin.v1.DeleteContextResponse
+	36, // [36:50] is the sub-list for method output_type
+	22, // [22:36] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_gossp_plugin_v1_plugin_proto_init() }
@@ -2177,7 +2325,7 @@ func file_gossp_plugin_v1_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gossp_plugin_v1_plugin_proto_rawDesc), len(file_gossp_plugin_v1_plugin_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
