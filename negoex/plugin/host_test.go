@@ -283,6 +283,17 @@ func TestDuplicatesAndOverrides(t *testing.T) {
 	}
 	h.Close()
 
+	// A binary that fails its checksum claims nothing: the genuine package runs.
+	root = t.TempDir()
+	installPackage(t, root, "a", pskBin, func(m map[string]any) { m["sha256"] = strings.Repeat("00", 32) })
+	installPackage(t, root, "b", pskBin, nil)
+	h = openHost(t, root, plugin.HostConfig{})
+	if st := h.Status(); st[0].State != plugin.StateRefused || !strings.Contains(st[0].Reason, "checksum mismatch") ||
+		st[1].State != plugin.StateRunning {
+		t.Errorf("a duplicate with a bad checksum: %+v", st)
+	}
+	h.Close()
+
 	root = t.TempDir()
 	installPackage(t, root, "a", pskBin, nil)
 	off := false

@@ -82,6 +82,7 @@ type candidate struct {
 	sum      []byte
 	guid     sspi.GUID
 	refused  error
+	verified bool // an enabled package's binary was hashed during the scan
 }
 
 // errRefused wraps every reason a package is refused.
@@ -132,6 +133,15 @@ func scan(dir string, overrides map[string]Override) ([]*candidate, error) {
 	// genuine cannot be told.
 	for i, a := range cands {
 		for _, b := range cands[i+1:] {
+			if a.refused != nil || b.refused != nil {
+				continue
+			}
+			if !strings.EqualFold(a.manifest.Name, b.manifest.Name) && a.guid != b.guid {
+				continue
+			}
+			// A binary that fails its checksum is refused for that, as at its start,
+			// and claims nothing.
+			a.refused, b.refused = a.verify(), b.verify()
 			if a.refused != nil || b.refused != nil {
 				continue
 			}
@@ -223,14 +233,33 @@ func (c *candidate) load(overrides map[string]Override) error {
 	if err != nil || len(want) != sha256.Size {
 		return refuse("sha256 %q is not a SHA-256 in hex", m.SHA256)
 	}
-	got, err := fileSHA256(real)
+	c.sum = want
+	if c.enabled() {
+		// Checked as it starts, by go-plugin's SecureConfig, right before it runs:
+		// hashing it here as well would read the binary twice.
+		return nil
+	}
+	return c.checkSum()
+}
+
+// verify checks the binary's SHA-256 now, if load left it for the start.
+func (c *candidate) verify() error {
+	if !c.enabled() || c.verified {
+		return nil
+	}
+	c.verified = true
+	return c.checkSum()
+}
+
+// checkSum refuses a binary whose SHA-256 is not the manifest's.
+func (c *candidate) checkSum() error {
+	got, err := fileSHA256(c.binary)
 	if err != nil {
 		return refuse("command: %v", err)
 	}
-	if string(got) != string(want) {
+	if string(got) != string(c.sum) {
 		return refuse("checksum mismatch: the binary's sha256 is %x", got)
 	}
-	c.sum = want
 	return nil
 }
 
