@@ -62,6 +62,13 @@ func binaries(t testing.TB) (pskBin, faultBin string) {
 }
 
 func TestMain(m *testing.M) {
+	// As a child of the benchmarks: a bare gRPC server, or one Open in a fresh process.
+	if sock := os.Getenv("GOSSP_TEST_BARE_GRPC"); sock != "" {
+		serveBare(sock, os.Getenv("GOSSP_TEST_BARE_TUNED") == "true")
+	}
+	if dir := os.Getenv("GOSSP_TEST_OPEN_DIR"); dir != "" {
+		openOnce(dir)
+	}
 	// As a child of TestPluginsDieWithHost: host the directory's plugins until killed.
 	if dir := os.Getenv("GOSSP_TEST_HOST_DIR"); dir != "" {
 		if _, err := plugin.Open(context.Background(), plugin.HostConfig{Dir: dir}); err != nil {
