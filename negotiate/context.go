@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/asn1"
 	"errors"
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -42,10 +43,10 @@ type ctxState struct {
 	closed bool
 
 	rawMechTypes []byte     // MechTypeList's DER as it traveled: what the mechListMIC covers
-	offered      []*subCred // initiator: the mechanisms it offered, in order
-	rawMechToken []byte     // initiator: the optimistic token while the NegTokenInit is built
+	offered      []*subCred // initiator: the mechanisms it offered, in order (read only)
 	sel          *subCred
-	selOID       asn1.ObjectIdentifier
+	selOID       asn1.ObjectIdentifier // the negotiated OID, one of sel.oids
+	selDER       []byte                // its DER contents
 	inner        sspi.SecurityContext
 	innerDone    bool
 	optimistic   bool // initiator: the first choice is unconfirmed
@@ -153,19 +154,21 @@ func (c *initiator) InitializeContext(ctx context.Context, input []byte) ([]byte
 // can produce one. input may be an acceptor-first NegTokenInit2, whose list then
 // restricts ours.
 func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
-	candidates := slices.Clone(c.cred.subs)
+	candidates := c.cred.subs // shared with the credential: cloned before any change
+	if len(input) > 0 || c.cred.pkg.ntlm == NTLMOnlyIfNoOther {
+		candidates = slices.Clone(candidates)
+	}
 	if len(input) > 0 {
-		hint, resp, err := ParseToken(input)
-		if err != nil {
+		var hint token
+		if err := decodeToken(input, &hint); err != nil {
 			return nil, err
 		}
-		if resp != nil {
+		if hint.resp {
 			return nil, invalid("expected the acceptor's NegTokenInit2, got a NegTokenResp")
 		}
-		candidates = slices.DeleteFunc(candidates, func(s *subCred) bool {
-			return !slices.ContainsFunc(hint.MechTypes, func(o asn1.ObjectIdentifier) bool { return slices.ContainsFunc(s.oids, o.Equal) })
-		})
+		candidates = slices.DeleteFunc(candidates, func(s *subCred) bool { return !s.listed(hint.mechTypes) })
 	}
+	var mechToken []byte
 	if c.cred.pkg.ntlm == NTLMOnlyIfNoOther {
 		// Try the others first; NTLM stays only if none of them can start.
 		slices.SortStableFunc(candidates, func(a, b *subCred) int { return boolInt(a.isNTLM()) - boolInt(b.isNTLM()) })
@@ -184,7 +187,10 @@ func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
 			var tok []byte
 			if tok, _, err = inner.InitializeContext(ctx, nil); err == nil && len(tok) > 0 {
 				c.inner, c.sel, c.selOID = inner, s, s.oids[0]
-				c.rawMechToken = tok
+				if s.derErr == nil { // else the mechTypes below fail
+					c.selDER = s.der[0]
+				}
+				mechToken = tok
 				// Mechanisms before this one could not start: they are not offered.
 				candidates = candidates[i:]
 				continue
@@ -194,7 +200,9 @@ func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
 				err = sspi.Errorf(sspi.ErrInternal, "%s produced no initial token", s.info.Name)
 			}
 		}
-		c.cred.pkg.logger.DebugContext(ctx, "negotiate: mechanism cannot start", "package", s.info.Name, "err", err)
+		if l := c.cred.pkg.logger; l.Enabled(ctx, slog.LevelDebug) {
+			l.DebugContext(ctx, "negotiate: mechanism cannot start", "package", s.info.Name, "err", err)
+		}
 		errs = append(errs, err)
 	}
 	if c.inner == nil {
@@ -203,11 +211,12 @@ func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
 		}
 		return nil, sspi.Errorf(sspi.StatusOf(errs[0]), "no mechanism could start: %w", errors.Join(errs...))
 	}
-	var mechs []asn1.ObjectIdentifier
-	for _, s := range candidates {
-		mechs = append(mechs, s.oids...)
+	// Offering every mechanism of the credential, as usual, is offering the list the
+	// credential encoded once; mechanisms only read what they sign.
+	raw, err := c.cred.mechTypes, c.cred.mechTypesErr
+	if !slices.Equal(candidates, c.cred.subs) {
+		raw, err = mechTypes(candidates)
 	}
-	raw, err := marshalMechTypes(mechs)
 	if err != nil {
 		return nil, sspi.Errorf(sspi.ErrInternal, "mechTypes: %w", err)
 	}
@@ -215,8 +224,7 @@ func (c *initiator) start(ctx context.Context, input []byte) ([]byte, error) {
 	c.offered = candidates
 	c.optimistic, c.firstChoice = true, true
 	c.phase = phaseNegotiating
-	tok := &NegTokenInit{MechTypes: mechs, RawMechTypes: raw, MechToken: c.rawMechToken}
-	c.rawMechToken = nil
+	tok := &NegTokenInit{RawMechTypes: raw, MechToken: mechToken}
 	return tok.Marshal()
 }
 
@@ -229,17 +237,17 @@ func boolInt(b bool) int {
 
 // step handles a NegTokenResp from the acceptor.
 func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bool, err error) {
-	init, resp, err := ParseToken(input)
-	if err != nil {
+	var resp token
+	if err := decodeToken(input, &resp); err != nil {
 		return nil, false, err
 	}
-	if init != nil {
+	if !resp.resp {
 		return nil, false, invalid("expected a NegTokenResp, got a NegTokenInit")
 	}
-	if resp.HasNegState && resp.NegState == Reject {
-		if len(resp.ResponseToken) > 0 && !c.innerDone {
+	if resp.hasNegState && resp.negState == Reject {
+		if len(resp.responseToken) > 0 && !c.innerDone {
 			// The mechanism's own error (a KRB-ERROR) says more than "reject".
-			if _, _, ierr := c.inner.(sspi.Initiator).InitializeContext(ctx, resp.ResponseToken); ierr != nil {
+			if _, _, ierr := c.inner.(sspi.Initiator).InitializeContext(ctx, bytes.Clone(resp.responseToken)); ierr != nil {
 				return nil, false, ierr
 			}
 		}
@@ -248,15 +256,15 @@ func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bo
 	var mechOut []byte
 	if c.optimistic {
 		c.optimistic = false
-		if resp.SupportedMech == nil {
+		if resp.supportedMech == nil {
 			return nil, false, invalid("the acceptor's first answer names no mechanism")
 		}
-		if !slices.ContainsFunc(c.sel.oids, resp.SupportedMech.Equal) {
+		if c.sel.index(resp.supportedMech) < 0 {
 			// The acceptor chose a later mechanism: drop the optimistic context and
 			// start the chosen one. The MIC exchange is now mandatory.
-			s := c.find(resp.SupportedMech)
+			s, _ := findIn(c.offered, resp.supportedMech)
 			if s == nil {
-				return nil, false, invalid("the acceptor chose %v, which was not offered", resp.SupportedMech)
+				return nil, false, invalid("the acceptor chose %v, which was not offered", parseOID(resp.supportedMech))
 			}
 			c.inner.Close()
 			c.inner = nil
@@ -272,28 +280,31 @@ func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bo
 				return nil, false, err
 			}
 			c.inner, c.sel, c.firstChoice, c.micRequired = inner, s, false, true
-			if len(resp.ResponseToken) > 0 {
+			if len(resp.responseToken) > 0 {
 				return nil, false, invalid("the acceptor sent a mechanism token for a mechanism not yet started")
 			}
 			if mechOut, _, err = inner.InitializeContext(ctx, nil); err != nil {
 				return nil, false, err
 			}
 		}
-		c.selOID = resp.SupportedMech
-	} else if resp.SupportedMech != nil && !resp.SupportedMech.Equal(c.selOID) {
+		i := c.sel.index(resp.supportedMech)
+		c.selOID, c.selDER = c.sel.oids[i], c.sel.der[i]
+	} else if resp.supportedMech != nil && !bytes.Equal(resp.supportedMech, c.selDER) {
 		return nil, false, invalid("the acceptor changed the mechanism mid-negotiation")
 	}
-	if resp.HasNegState && resp.NegState == RequestMIC {
+	if resp.hasNegState && resp.negState == RequestMIC {
 		c.micRequired = true
 	}
-	acceptorDone := resp.HasNegState && resp.NegState == AcceptCompleted
+	acceptorDone := resp.hasNegState && resp.negState == AcceptCompleted
 
-	if len(resp.ResponseToken) > 0 && mechOut == nil {
+	if len(resp.responseToken) > 0 && mechOut == nil {
 		if c.innerDone {
 			return nil, false, invalid("a mechanism token after the mechanism completed")
 		}
 		var st sspi.Status
-		if mechOut, st, err = c.inner.(sspi.Initiator).InitializeContext(ctx, resp.ResponseToken); err != nil {
+		// The mechanism gets its own copy, which it may keep (NTLM keeps its messages
+		// for its MIC): the caller may reuse input once we return.
+		if mechOut, st, err = c.inner.(sspi.Initiator).InitializeContext(ctx, bytes.Clone(resp.responseToken)); err != nil {
 			return nil, false, err
 		}
 		c.innerDone = st == sspi.StatusOK
@@ -309,12 +320,12 @@ func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bo
 	}
 
 	// The mechanism is established: the mechListMIC exchange.
-	if resp.MechListMIC != nil {
+	if resp.mechListMIC != nil {
 		// Old servers echo the response token as the MIC. Accept that only when no
 		// downgrade was possible: the first choice, and no MIC demanded.
-		echoed := bytes.Equal(resp.MechListMIC, resp.ResponseToken) && c.firstChoice && !c.micRequired
+		echoed := bytes.Equal(resp.mechListMIC, resp.responseToken) && c.firstChoice && !c.micRequired
 		if !echoed {
-			if err := c.verifyMIC(resp.MechListMIC); err != nil {
+			if err := c.verifyMIC(resp.mechListMIC); err != nil {
 				return nil, false, err
 			}
 		}
@@ -387,12 +398,12 @@ func (c *acceptor) AcceptContext(ctx context.Context, input []byte) ([]byte, ssp
 }
 
 func (c *acceptor) hints() ([]byte, sspi.Status, error) {
-	var mechs []asn1.ObjectIdentifier
-	for _, s := range c.cred.subs {
-		mechs = append(mechs, s.oids...)
+	err := c.cred.mechTypesErr
+	var out []byte
+	if err == nil {
+		tok := &NegTokenInit{RawMechTypes: c.cred.mechTypes, NegHints: &NegHints{HintName: hintName}}
+		out, err = tok.Marshal()
 	}
-	tok := &NegTokenInit{MechTypes: mechs, NegHints: &NegHints{HintName: hintName}}
-	out, err := tok.Marshal()
 	if err != nil {
 		return c.fail("AcceptContext", sspi.Errorf(sspi.ErrInternal, "NegTokenInit2: %w", err), nil)
 	}
@@ -402,34 +413,37 @@ func (c *acceptor) hints() ([]byte, sspi.Status, error) {
 // first handles the initiator's NegTokenInit: choose the first mechanism in the
 // initiator's order that we have, and run its optimistic token if it is that first one.
 func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bool, err error) {
-	init, resp, err := ParseToken(input)
-	if err != nil {
+	var init token
+	if err := decodeToken(input, &init); err != nil {
 		return nil, false, err
 	}
-	if resp != nil {
+	if init.resp {
 		return nil, false, invalid("expected a NegTokenInit, got a NegTokenResp")
 	}
-	if init.NegHints != nil {
+	if init.hints {
 		return nil, false, invalid("a NegTokenInit2 is the acceptor's, not the initiator's")
 	}
-	c.rawMechTypes = init.RawMechTypes
-	for i, oid := range init.MechTypes {
-		if s := c.find(oid); s != nil {
-			c.sel, c.selOID = s, oid
+	c.rawMechTypes = bytes.Clone(init.rawMechTypes)
+	for l := init.mechTypes; len(l) > 0; {
+		before := init.mechTypes[:len(init.mechTypes)-len(l)]
+		var oid []byte
+		oid, l = l.next()
+		if s, i := c.cred.find(oid); s != nil {
+			c.sel, c.selOID, c.selDER = s, s.oids[i], s.der[i]
 			// Kerberos is offered under two OIDs; either being first makes it first.
-			c.firstChoice = i == 0 || slices.ContainsFunc(init.MechTypes[:i], func(o asn1.ObjectIdentifier) bool { return slices.ContainsFunc(s.oids, o.Equal) })
+			c.firstChoice = len(before) == 0 || s.listed(before)
 			break
 		}
 	}
 	if c.sel == nil {
-		return nil, false, sspi.Errorf(sspi.ErrNoCredentials, "no mechanism in common with the initiator's %v", init.MechTypes)
+		return nil, false, sspi.Errorf(sspi.ErrNoCredentials, "no mechanism in common with the initiator's %v", init.mechTypes.oids())
 	}
 	inner, err := c.sel.cred.NewAcceptor(c.cfg)
 	if err != nil {
 		return nil, false, err
 	}
 	c.inner = inner
-	if !c.firstChoice || init.MechToken == nil {
+	if !c.firstChoice || init.mechToken == nil {
 		// The optimistic token, if any, was for another mechanism: ask for the chosen
 		// one's first token, and demand the MIC exchange that protects this choice.
 		c.micRequired = !c.firstChoice
@@ -439,13 +453,13 @@ func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bo
 		}
 		return marshalResp(&NegTokenResp{NegState: st, HasNegState: true, SupportedMech: c.selOID}), false, nil
 	}
-	out, done, err = c.mech(ctx, init.MechToken, init.MechListMIC, true)
+	out, done, err = c.mech(ctx, init.mechToken, init.mechListMIC, true)
 	if err != nil && errors.Is(err, sspi.ErrNoCredentials) {
 		// The first choice has nothing in common with the initiator after all — NegoEx
 		// with no shared auth scheme, as when a Windows 11 client offers NegoEx first —
 		// so choose the next common mechanism, as Windows' acceptor does, and protect
 		// that choice with the MIC exchange.
-		if next := c.nextCommon(init.MechTypes); next != nil {
+		if next := c.nextCommon(init.mechTypes); next != nil {
 			c.inner.Close()
 			c.innerDone = false
 			inner, nerr := next.cred.NewAcceptor(c.cfg)
@@ -453,9 +467,11 @@ func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bo
 				return nil, false, nerr
 			}
 			c.inner, c.sel, c.firstChoice, c.micRequired = inner, next, false, true
-			for _, oid := range init.MechTypes {
-				if slices.ContainsFunc(next.oids, oid.Equal) {
-					c.selOID = oid
+			for l := init.mechTypes; len(l) > 0; {
+				var oid []byte
+				oid, l = l.next()
+				if i := next.index(oid); i >= 0 {
+					c.selOID, c.selDER = next.oids[i], next.der[i]
 					break
 				}
 			}
@@ -467,9 +483,11 @@ func (c *acceptor) first(ctx context.Context, input []byte) (out []byte, done bo
 
 // nextCommon is the first mechanism after the selected one, in the initiator's order,
 // that we have credentials for.
-func (c *acceptor) nextCommon(offered []asn1.ObjectIdentifier) *subCred {
-	for _, oid := range offered {
-		if s := c.find(oid); s != nil && s != c.sel {
+func (c *acceptor) nextCommon(offered mechList) *subCred {
+	for l := offered; len(l) > 0; {
+		var oid []byte
+		oid, l = l.next()
+		if s, _ := c.cred.find(oid); s != nil && s != c.sel {
 			return s
 		}
 	}
@@ -478,24 +496,25 @@ func (c *acceptor) nextCommon(offered []asn1.ObjectIdentifier) *subCred {
 
 // step handles a NegTokenResp from the initiator.
 func (c *acceptor) step(ctx context.Context, input []byte) (out []byte, done bool, err error) {
-	init, resp, err := ParseToken(input)
-	if err != nil {
+	var resp token
+	if err := decodeToken(input, &resp); err != nil {
 		return nil, false, err
 	}
-	if init != nil {
+	if !resp.resp {
 		return nil, false, invalid("expected a NegTokenResp, got a NegTokenInit")
 	}
 	// MIT's initiator sends negState in its tokens; only a reject means anything.
-	if resp.HasNegState && resp.NegState == Reject {
+	if resp.hasNegState && resp.negState == Reject {
 		return nil, false, sspi.Errorf(sspi.ErrLogonDenied, "the initiator rejected the negotiation")
 	}
-	if resp.SupportedMech != nil && !resp.SupportedMech.Equal(c.selOID) {
+	if resp.supportedMech != nil && !bytes.Equal(resp.supportedMech, c.selDER) {
 		return nil, false, invalid("the initiator changed the mechanism")
 	}
-	return c.mech(ctx, resp.ResponseToken, resp.MechListMIC, false)
+	return c.mech(ctx, resp.responseToken, resp.mechListMIC, false)
 }
 
 // mech feeds a mechanism token (and a MIC) to the inner acceptor and builds the answer.
+// tok and mic alias the caller's input.
 func (c *acceptor) mech(ctx context.Context, tok, mic []byte, first bool) (out []byte, done bool, err error) {
 	var mechOut []byte
 	if len(tok) > 0 {
@@ -503,7 +522,9 @@ func (c *acceptor) mech(ctx context.Context, tok, mic []byte, first bool) (out [
 			return nil, false, invalid("a mechanism token after the mechanism completed")
 		}
 		var st sspi.Status
-		mechOut, st, err = c.inner.(sspi.Acceptor).AcceptContext(ctx, tok)
+		// The mechanism gets its own copy, which it may keep (NTLM keeps its messages
+		// for its MIC): the caller may reuse input once we return.
+		mechOut, st, err = c.inner.(sspi.Acceptor).AcceptContext(ctx, bytes.Clone(tok))
 		if err != nil {
 			// Pass the mechanism's error token (a KRB-ERROR) inside the reject.
 			return marshalResp(&NegTokenResp{NegState: Reject, HasNegState: true, ResponseToken: mechOut}), false, err
@@ -569,7 +590,7 @@ func (s *ctxState) Attributes() sspi.ContextAttributes {
 	}
 	a.Path = append([]string{Name}, a.Path...)
 	if s.selOID != nil {
-		a.MechOID = s.selOID
+		a.MechOID = slices.Clone(s.selOID) // s.selOID is the sub-package's own
 	}
 	a.Initiator = s.initiator
 	a.Established = s.phase == phaseDone
@@ -624,18 +645,4 @@ func (s *ctxState) Close() error {
 		return s.inner.Close()
 	}
 	return nil
-}
-
-// find returns the sub-credential for oid: among what was offered on the initiator,
-// among all on the acceptor.
-func (s *ctxState) find(oid asn1.ObjectIdentifier) *subCred {
-	if s.initiator {
-		for _, o := range s.offered {
-			if slices.ContainsFunc(o.oids, oid.Equal) {
-				return o
-			}
-		}
-		return nil
-	}
-	return s.cred.find(oid)
 }

@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"bytes"
 	"context"
 	"encoding/asn1"
 	"errors"
@@ -150,6 +151,65 @@ type subCred struct {
 	info sspi.PackageInfo
 	oids []asn1.ObjectIdentifier
 	cred sspi.Credential
+
+	ders   [][]byte // oids' DER elements, in order: nil if derErr
+	der    [][]byte // their contents, what decoded tokens are compared with
+	derErr error    // an OID that has no DER (reported when a token would carry it)
+}
+
+func newSubCred(pkg sspi.Package, info sspi.PackageInfo, cred sspi.Credential) *subCred {
+	s := &subCred{pkg: pkg, info: info, oids: mechOIDs(pkg), cred: cred}
+	for _, o := range s.oids {
+		der, err := oidDER(o)
+		if err != nil {
+			s.ders, s.der, s.derErr = nil, nil, fmt.Errorf("%w: %v", err, o)
+			break
+		}
+		s.ders = append(s.ders, der)
+		s.der = append(s.der, oidContents(der))
+	}
+	return s
+}
+
+// index returns the index in oids of the OID with DER contents oid, or -1.
+func (s *subCred) index(oid []byte) int {
+	for i, d := range s.der {
+		if bytes.Equal(d, oid) {
+			return i
+		}
+	}
+	return -1
+}
+
+// listed reports whether any of the sub-package's OIDs is in l.
+func (s *subCred) listed(l mechList) bool {
+	for m := l; len(m) > 0; {
+		var o []byte
+		if o, m = m.next(); s.index(o) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// mechTypes is the DER of the MechTypeList offering subs in order.
+func mechTypes(subs []*subCred) ([]byte, error) {
+	n := 0
+	for _, s := range subs {
+		if s.derErr != nil {
+			return nil, s.derErr
+		}
+		for _, d := range s.ders {
+			n += len(d)
+		}
+	}
+	b := appendHeader(make([]byte, 0, tlvLen(n)), tagSequence, n)
+	for _, s := range subs {
+		for _, d := range s.ders {
+			b = append(b, d...)
+		}
+	}
+	return b, nil
 }
 
 func (s *subCred) isNTLM() bool { return strings.EqualFold(s.info.Name, "NTLM") }
@@ -195,11 +255,13 @@ func (p *Package) AcquireCredentials(ctx context.Context, req sspi.CredentialReq
 		}
 		cred, err := s.AcquireCredentials(ctx, sreq)
 		if err != nil {
-			p.logger.DebugContext(ctx, "negotiate: sub-package has no credentials", "package", info.Name, "err", err)
+			if p.logger.Enabled(ctx, slog.LevelDebug) {
+				p.logger.DebugContext(ctx, "negotiate: sub-package has no credentials", "package", info.Name, "err", err)
+			}
 			reasons = append(reasons, err)
 			continue
 		}
-		c.subs = append(c.subs, &subCred{pkg: s, info: info, oids: mechOIDs(s), cred: cred})
+		c.subs = append(c.subs, newSubCred(s, info, cred))
 	}
 	slices.SortStableFunc(c.subs, func(a, b *subCred) int { return pol.rank(a.info.Name) - pol.rank(b.info.Name) })
 	if len(c.subs) == 0 {
@@ -209,6 +271,7 @@ func (p *Package) AcquireCredentials(ctx context.Context, req sspi.CredentialReq
 		}
 		return nil, sspi.WithOp(err, Name, op)
 	}
+	c.mechTypes, c.mechTypesErr = mechTypes(c.subs)
 	return c, nil
 }
 
@@ -225,6 +288,11 @@ type credential struct {
 	pkg  *Package
 	use  sspi.CredentialUse
 	subs []*subCred
+
+	// mechTypes is the MechTypeList offering every sub-package, made once: what a
+	// NegTokenInit or NegTokenInit2 offering them all carries. Read only.
+	mechTypes    []byte
+	mechTypesErr error
 
 	mu     sync.Mutex
 	closed bool
@@ -292,14 +360,17 @@ func (c *credential) Close() error {
 	return errors.Join(errs...)
 }
 
-// find returns the sub-credential offered under oid.
-func (c *credential) find(oid asn1.ObjectIdentifier) *subCred {
-	for _, s := range c.subs {
-		for _, o := range s.oids {
-			if o.Equal(oid) {
-				return s
-			}
+// find returns the sub-credential offered under the OID with DER contents oid, and
+// the OID's index in its oids.
+func (c *credential) find(oid []byte) (*subCred, int) {
+	return findIn(c.subs, oid)
+}
+
+func findIn(subs []*subCred, oid []byte) (*subCred, int) {
+	for _, s := range subs {
+		if i := s.index(oid); i >= 0 {
+			return s, i
 		}
 	}
-	return nil
+	return nil, -1
 }

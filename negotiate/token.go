@@ -1,20 +1,19 @@
 package negotiate
 
 import (
+	"bytes"
 	"encoding/asn1"
+	"errors"
 	"fmt"
-
-	"golang.org/x/crypto/cryptobyte"
-	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/gossp/gossp/sspi"
 )
 
 // SPNEGO's tokens (RFC 4178 section 4.2, MS-SPNG 2.2). Encoding is strict DER;
-// decoding requires DER lengths too (cryptobyte refuses indefinite and non-minimal
-// lengths), but tolerates what real peers send: negState in an initiator's
-// NegTokenResp (MIT), a missing supportedMech after the first response, reqFlags,
-// negHints, and a mechListMIC in a NegTokenInit.
+// decoding requires DER lengths too (no indefinite or non-minimal lengths), but
+// tolerates what real peers send: negState in an initiator's NegTokenResp (MIT), a
+// missing supportedMech after the first response, reqFlags, negHints, and a
+// mechListMIC in a NegTokenInit. der.go has the reader and writer.
 
 // OID is SPNEGO's mechanism OID, 1.3.6.1.5.5.2.
 var OID = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 2}
@@ -61,6 +60,8 @@ type NegTokenInit struct {
 type NegHints struct {
 	HintName    string
 	HintAddress []byte
+
+	hasName bool // a hintName was received, perhaps empty: Marshal writes it back
 }
 
 // NegTokenResp is every token after the first.
@@ -72,24 +73,28 @@ type NegTokenResp struct {
 	MechListMIC   []byte
 }
 
-// The DER tags of SPNEGO's constructed context-specific fields.
-func ctx(n uint8) cbasn1.Tag { return cbasn1.Tag(n).ContextSpecific().Constructed() }
-
-const (
-	tagApplication0 = cbasn1.Tag(0) | 0x40 | 0x20 // [APPLICATION 0] constructed
-	tagGeneralStr   = cbasn1.Tag(27)
-)
-
 // marshalMechTypes is the DER of MechTypeList.
 func marshalMechTypes(mechs []asn1.ObjectIdentifier) ([]byte, error) {
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for _, m := range mechs {
-			b.AddASN1ObjectIdentifier(m)
+	n := 0
+	for _, m := range mechs {
+		l, err := oidLen(m)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", err, m)
 		}
-	})
-	return b.Bytes()
+		n += tlvLen(l)
+	}
+	if n > maxDER {
+		return nil, errTooLong
+	}
+	b := appendHeader(make([]byte, 0, tlvLen(n)), tagSequence, n)
+	for _, m := range mechs {
+		l, _ := oidLen(m)
+		b = appendOID(appendHeader(b, tagOID, l), m)
+	}
+	return b, nil
 }
+
+var errTooLong = errors.New("negotiate: token too long to encode")
 
 // Marshal encodes the token framed as a GSS-API InitialContextToken (RFC 2743 3.1).
 func (t *NegTokenInit) Marshal() ([]byte, error) {
@@ -100,124 +105,111 @@ func (t *NegTokenInit) Marshal() ([]byte, error) {
 			return nil, err
 		}
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(tagApplication0, func(b *cryptobyte.Builder) {
-		b.AddASN1ObjectIdentifier(OID)
-		b.AddASN1(ctx(0), func(b *cryptobyte.Builder) {
-			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				b.AddASN1(ctx(0), func(b *cryptobyte.Builder) { b.AddBytes(raw) })
-				if t.ReqFlags.BitLength > 0 {
-					b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { addBitString(b, t.ReqFlags) })
-				}
-				if t.MechToken != nil {
-					b.AddASN1(ctx(2), func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.MechToken) })
-				}
-				micTag := uint8(3)
-				if t.NegHints != nil {
-					h := t.NegHints
-					b.AddASN1(ctx(3), func(b *cryptobyte.Builder) {
-						b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-							if h.HintName != "" {
-								b.AddASN1(ctx(0), func(b *cryptobyte.Builder) {
-									b.AddASN1(tagGeneralStr, func(b *cryptobyte.Builder) { b.AddBytes([]byte(h.HintName)) })
-								})
-							}
-							if h.HintAddress != nil {
-								b.AddASN1(ctx(1), func(b *cryptobyte.Builder) { b.AddASN1OctetString(h.HintAddress) })
-							}
-						})
-					})
-					micTag = 4
-				}
-				if t.MechListMIC != nil {
-					b.AddASN1(ctx(micTag), func(b *cryptobyte.Builder) { b.AddASN1OctetString(t.MechListMIC) })
-				}
-			})
-		})
-	})
-	return b.Bytes()
-}
-
-func addBitString(b *cryptobyte.Builder, bs asn1.BitString) {
-	b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
-		b.AddUint8(uint8((8 - bs.BitLength%8) % 8))
-		b.AddBytes(bs.Bytes)
-	})
-}
-
-// Marshal encodes the token as NegotiationToken's negTokenResp choice ([1]), which is
-// how every token after the first travels: without GSS-API framing. Written by hand
-// rather than with a builder: every leg of every handshake makes one.
-func (t *NegTokenResp) Marshal() ([]byte, error) {
-	var mech []byte
-	if t.SupportedMech != nil {
-		var err error
-		if mech, err = asn1.Marshal(t.SupportedMech); err != nil {
-			return nil, err
+	reqFlags := t.ReqFlags.BitLength > 0 || t.ReqFlags.Bytes != nil
+	seq := tlvLen(len(raw))
+	if reqFlags {
+		seq += wrapLen(1 + len(t.ReqFlags.Bytes))
+	}
+	if t.MechToken != nil {
+		seq += wrapLen(len(t.MechToken))
+	}
+	hints := 0
+	if h := t.NegHints; h != nil {
+		if h.HintName != "" || h.hasName {
+			hints += wrapLen(len(h.HintName))
 		}
-	}
-	body := 0
-	if t.HasNegState {
-		body += 5 // a0 03 0a 01 NN
-	}
-	if mech != nil {
-		body += tlvLen(len(mech))
-	}
-	if t.ResponseToken != nil {
-		body += tlvLen(tlvLen(len(t.ResponseToken)))
+		if h.HintAddress != nil {
+			hints += wrapLen(len(h.HintAddress))
+		}
+		seq += wrapLen(hints)
 	}
 	if t.MechListMIC != nil {
-		body += tlvLen(tlvLen(len(t.MechListMIC)))
+		seq += wrapLen(len(t.MechListMIC))
 	}
-	b := make([]byte, 0, tlvLen(tlvLen(body)))
-	b = appendHeader(b, 0xa1, tlvLen(body))
-	b = appendHeader(b, 0x30, body)
-	if t.HasNegState {
-		b = append(b, 0xa0, 3, 0x0a, 1, byte(t.NegState))
+	inner := tlvLen(len(spnegoOID)) + wrapLen(seq)
+	if inner > maxDER || seq < 0 {
+		return nil, errTooLong
 	}
-	if mech != nil {
-		b = append(appendHeader(b, 0xa1, len(mech)), mech...)
+
+	b := make([]byte, 0, tlvLen(inner))
+	b = appendHeader(b, tagGSSFraming, inner)
+	b = append(appendHeader(b, tagOID, len(spnegoOID)), spnegoOID...)
+	b = appendHeader(b, ctxTag(0), tlvLen(seq))
+	b = appendHeader(b, tagSequence, seq)
+	b = append(appendHeader(b, ctxTag(0), len(raw)), raw...)
+	if reqFlags {
+		b = appendHeader(b, ctxTag(1), tlvLen(1+len(t.ReqFlags.Bytes)))
+		b = appendHeader(b, tagBitString, 1+len(t.ReqFlags.Bytes))
+		b = append(append(b, byte((8-t.ReqFlags.BitLength%8)%8)), t.ReqFlags.Bytes...)
 	}
-	if t.ResponseToken != nil {
-		b = appendHeader(b, 0xa2, tlvLen(len(t.ResponseToken)))
-		b = append(appendHeader(b, 0x04, len(t.ResponseToken)), t.ResponseToken...)
+	if t.MechToken != nil {
+		b = appendWrapped(b, ctxTag(2), tagOctetString, t.MechToken)
+	}
+	micTag := ctxTag(3)
+	if h := t.NegHints; h != nil {
+		b = appendHeader(b, ctxTag(3), tlvLen(hints))
+		b = appendHeader(b, tagSequence, hints)
+		if h.HintName != "" || h.hasName {
+			b = appendHeader(b, ctxTag(0), tlvLen(len(h.HintName)))
+			b = append(appendHeader(b, tagGeneralStr, len(h.HintName)), h.HintName...)
+		}
+		if h.HintAddress != nil {
+			b = appendWrapped(b, ctxTag(1), tagOctetString, h.HintAddress)
+		}
+		micTag = ctxTag(4)
 	}
 	if t.MechListMIC != nil {
-		b = appendHeader(b, 0xa3, tlvLen(len(t.MechListMIC)))
-		b = append(appendHeader(b, 0x04, len(t.MechListMIC)), t.MechListMIC...)
+		b = appendWrapped(b, micTag, tagOctetString, t.MechListMIC)
 	}
 	return b, nil
 }
 
-// tlvLen is the DER size of a value of n content bytes: tag, length, content.
-func tlvLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2 + n
-	case n < 0x100:
-		return 3 + n
-	case n < 0x10000:
-		return 4 + n
-	case n < 0x1000000:
-		return 5 + n
+// Marshal encodes the token as NegotiationToken's negTokenResp choice ([1]), which is
+// how every token after the first travels: without GSS-API framing.
+func (t *NegTokenResp) Marshal() ([]byte, error) {
+	mech := -1
+	if t.SupportedMech != nil {
+		var err error
+		if mech, err = oidLen(t.SupportedMech); err != nil {
+			return nil, fmt.Errorf("%w: %v", err, t.SupportedMech)
+		}
 	}
-	return 6 + n
-}
-
-// appendHeader appends a DER tag and definite length.
-func appendHeader(b []byte, tag byte, n int) []byte {
-	b = append(b, tag)
-	switch {
-	case n < 0x80:
-		return append(b, byte(n))
-	case n < 0x100:
-		return append(b, 0x81, byte(n))
-	case n < 0x10000:
-		return append(b, 0x82, byte(n>>8), byte(n))
-	case n < 0x1000000:
-		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	body := 0
+	if t.HasNegState {
+		if t.NegState < AcceptCompleted || t.NegState > RequestMIC {
+			return nil, fmt.Errorf("negotiate: %v has no encoding", t.NegState)
+		}
+		body += 5 // a0 03 0a 01 NN
 	}
-	return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	if mech >= 0 {
+		body += wrapLen(mech)
+	}
+	if t.ResponseToken != nil {
+		body += wrapLen(len(t.ResponseToken))
+	}
+	if t.MechListMIC != nil {
+		body += wrapLen(len(t.MechListMIC))
+	}
+	if tlvLen(body) > maxDER {
+		return nil, errTooLong
+	}
+	b := make([]byte, 0, wrapLen(body))
+	b = appendHeader(b, ctxTag(1), tlvLen(body))
+	b = appendHeader(b, tagSequence, body)
+	if t.HasNegState {
+		b = append(b, ctxTag(0), 3, tagEnum, 1, byte(t.NegState))
+	}
+	if mech >= 0 {
+		b = appendHeader(b, ctxTag(1), tlvLen(mech))
+		b = appendOID(appendHeader(b, tagOID, mech), t.SupportedMech)
+	}
+	if t.ResponseToken != nil {
+		b = appendWrapped(b, ctxTag(2), tagOctetString, t.ResponseToken)
+	}
+	if t.MechListMIC != nil {
+		b = appendWrapped(b, ctxTag(3), tagOctetString, t.MechListMIC)
+	}
+	return b, nil
 }
 
 // maxMechTypes bounds the mechanism list a peer may send.
@@ -227,174 +219,236 @@ func invalid(format string, a ...any) error {
 	return sspi.Errorf(sspi.ErrInvalidToken, "SPNEGO: "+format, a...)
 }
 
-// ParseToken decodes any SPNEGO token: a GSS-framed NegTokenInit (or NegTokenInit2),
-// or a NegTokenResp with or without framing. Exactly one result is non-nil on success.
-func ParseToken(b []byte) (*NegTokenInit, *NegTokenResp, error) {
-	s := cryptobyte.String(b)
-	if s.PeekASN1Tag(tagApplication0) {
-		var inner cryptobyte.String
-		var mech asn1.ObjectIdentifier
-		if !s.ReadASN1(&inner, tagApplication0) || !s.Empty() {
-			return nil, nil, invalid("malformed GSS-API framing")
+// token is a decoded SPNEGO token whose fields alias the input: what a context reads
+// during one call, copying only what it keeps. A field that is absent is nil; one
+// that is present is not, even if empty.
+type token struct {
+	resp bool // a NegTokenResp, else a NegTokenInit
+
+	// NegTokenInit
+	rawMechTypes []byte   // the MechTypeList element, what the mechListMIC covers
+	mechTypes    mechList // its contents, at least one OID, at most maxMechTypes
+	reqFlags     []byte   // the BIT STRING's contents
+	mechToken    []byte
+	hints        bool // a NegTokenInit2, with:
+	hintName     []byte
+	hintAddress  []byte
+
+	// NegTokenResp
+	negState      NegState
+	hasNegState   bool
+	supportedMech []byte // the OID's contents
+
+	responseToken []byte
+	mechListMIC   []byte
+}
+
+// decodeToken decodes any SPNEGO token into t: a GSS-framed NegTokenInit (or
+// NegTokenInit2), or a NegTokenResp with or without framing.
+func decodeToken(b []byte, t *token) error {
+	*t = token{}
+	if peek(b, tagGSSFraming) {
+		inner, ok := only(b, tagGSSFraming)
+		if !ok {
+			return invalid("malformed GSS-API framing")
 		}
-		if !inner.ReadASN1ObjectIdentifier(&mech) {
-			return nil, nil, invalid("GSS-API framing without a mechanism OID")
+		mech, rest, ok := readElem(inner, tagOID)
+		if !ok || !validOID(mech) {
+			return invalid("GSS-API framing without a mechanism OID")
 		}
-		if !mech.Equal(OID) {
-			return nil, nil, invalid("GSS-API token of mechanism %v, not SPNEGO", mech)
+		if !bytes.Equal(mech, spnegoOID) {
+			return invalid("GSS-API token of mechanism %v, not SPNEGO", parseOID(mech))
 		}
-		s = inner
+		b = rest
 	}
 	switch {
-	case s.PeekASN1Tag(ctx(0)):
-		t, err := parseInit(s)
-		return t, nil, err
-	case s.PeekASN1Tag(ctx(1)):
-		t, err := parseResp(s)
-		return nil, t, err
+	case peek(b, ctxTag(0)):
+		return t.decodeInit(b)
+	case peek(b, ctxTag(1)):
+		t.resp = true
+		return t.decodeResp(b)
 	}
-	return nil, nil, invalid("not a NegotiationToken")
+	return invalid("not a NegotiationToken")
 }
 
-func parseInit(s cryptobyte.String) (*NegTokenInit, error) {
-	var choice, seq cryptobyte.String
-	if !s.ReadASN1(&choice, ctx(0)) || !s.Empty() || !choice.ReadASN1(&seq, cbasn1.SEQUENCE) || !choice.Empty() {
-		return nil, invalid("malformed NegTokenInit")
+func (t *token) decodeInit(b []byte) error {
+	choice, ok := only(b, ctxTag(0))
+	var seq []byte
+	if ok {
+		seq, ok = only(choice, tagSequence)
 	}
-	t := &NegTokenInit{}
-	var field cryptobyte.String
-	if !seq.ReadASN1(&field, ctx(0)) {
-		return nil, invalid("NegTokenInit without mechTypes")
+	if !ok {
+		return invalid("malformed NegTokenInit")
 	}
-	t.RawMechTypes = append([]byte(nil), field...)
-	var list cryptobyte.String
-	if !field.ReadASN1(&list, cbasn1.SEQUENCE) || !field.Empty() {
-		return nil, invalid("malformed mechTypes")
+	field, seq, ok := readElem(seq, ctxTag(0))
+	if !ok {
+		return invalid("NegTokenInit without mechTypes")
 	}
-	for !list.Empty() {
-		var oid asn1.ObjectIdentifier
-		if !list.ReadASN1ObjectIdentifier(&oid) {
-			return nil, invalid("malformed mechanism OID")
+	t.rawMechTypes = field
+	list, ok := only(field, tagSequence)
+	if !ok {
+		return invalid("malformed mechTypes")
+	}
+	t.mechTypes = list
+	for n := 0; len(list) > 0; n++ {
+		oid, rest, ok := readElem(list, tagOID)
+		if !ok || !validOID(oid) {
+			return invalid("malformed mechanism OID")
 		}
-		if len(t.MechTypes) == maxMechTypes {
-			return nil, invalid("more than %d mechanisms", maxMechTypes)
+		if n == maxMechTypes {
+			return invalid("more than %d mechanisms", maxMechTypes)
 		}
-		t.MechTypes = append(t.MechTypes, oid)
+		list = rest
 	}
-	if len(t.MechTypes) == 0 {
-		return nil, invalid("empty mechTypes")
+	if len(t.mechTypes) == 0 {
+		return invalid("empty mechTypes")
 	}
-	var present bool
-	if !seq.ReadOptionalASN1(&field, &present, ctx(1)) {
-		return nil, invalid("malformed reqFlags")
+	if field, ok = readOptional(&seq, 1); !ok {
+		return invalid("malformed reqFlags")
 	}
-	if present && !field.ReadASN1BitString(&t.ReqFlags) {
-		return nil, invalid("malformed reqFlags")
+	if field != nil {
+		if t.reqFlags, ok = only(field, tagBitString); !ok || !validBitString(t.reqFlags) {
+			return invalid("malformed reqFlags")
+		}
 	}
-	if !readOptionalOctets(&seq, &t.MechToken, 2) {
-		return nil, invalid("malformed mechToken")
+	if !readOptionalOctets(&seq, &t.mechToken, 2) {
+		return invalid("malformed mechToken")
 	}
-	if seq.PeekASN1Tag(ctx(3)) {
+	if peek(seq, ctxTag(3)) {
 		// [3] is negHints in NegTokenInit2 (a SEQUENCE inside) and mechListMIC in
 		// NegTokenInit (an OCTET STRING inside).
-		var v cryptobyte.String
-		if !seq.ReadASN1(&v, ctx(3)) {
-			return nil, invalid("malformed NegTokenInit field [3]")
+		v, rest, ok := readElem(seq, ctxTag(3))
+		if !ok {
+			return invalid("malformed NegTokenInit field [3]")
 		}
-		if v.PeekASN1Tag(cbasn1.SEQUENCE) {
-			h, err := parseHints(v)
-			if err != nil {
-				return nil, err
+		seq = rest
+		if peek(v, tagSequence) {
+			if err := t.decodeHints(v); err != nil {
+				return err
 			}
-			t.NegHints = h
-			if !readOptionalOctets(&seq, &t.MechListMIC, 4) {
-				return nil, invalid("malformed mechListMIC")
+			if !readOptionalOctets(&seq, &t.mechListMIC, 4) {
+				return invalid("malformed mechListMIC")
 			}
-		} else if !v.ReadASN1Bytes(&t.MechListMIC, cbasn1.OCTET_STRING) || !v.Empty() {
-			return nil, invalid("malformed mechListMIC")
+		} else if t.mechListMIC, ok = only(v, tagOctetString); !ok {
+			return invalid("malformed mechListMIC")
 		}
 	}
-	if !seq.Empty() {
-		return nil, invalid("unexpected data in NegTokenInit")
+	if len(seq) != 0 {
+		return invalid("unexpected data in NegTokenInit")
 	}
-	return t, nil
+	return nil
 }
 
-func parseHints(v cryptobyte.String) (*NegHints, error) {
-	var seq, f cryptobyte.String
-	if !v.ReadASN1(&seq, cbasn1.SEQUENCE) || !v.Empty() {
-		return nil, invalid("malformed negHints")
-	}
-	h := &NegHints{}
-	var present bool
-	if !seq.ReadOptionalASN1(&f, &present, ctx(0)) {
-		return nil, invalid("malformed hintName")
-	}
-	if present {
-		var name cryptobyte.String
-		if !f.ReadASN1(&name, tagGeneralStr) || !f.Empty() {
-			return nil, invalid("malformed hintName")
-		}
-		h.HintName = string(name)
-	}
-	if !readOptionalOctets(&seq, &h.HintAddress, 1) || !seq.Empty() {
-		return nil, invalid("malformed hintAddress")
-	}
-	return h, nil
-}
-
-// readOptionalOctets reads [n] OCTET STRING if present.
-func readOptionalOctets(s *cryptobyte.String, out *[]byte, n uint8) bool {
-	var f cryptobyte.String
-	var present bool
-	if !s.ReadOptionalASN1(&f, &present, ctx(n)) {
+// validBitString checks a BIT STRING's contents: the count of unused bits, at most 7
+// and zero for an empty string, and those bits zero.
+func validBitString(b []byte) bool {
+	if len(b) == 0 {
 		return false
 	}
-	if !present {
-		return true
-	}
-	var v []byte
-	if !f.ReadASN1Bytes(&v, cbasn1.OCTET_STRING) || !f.Empty() {
-		return false
-	}
-	*out = append([]byte{}, v...)
-	return true
+	pad, last := b[0], b[len(b)-1]
+	return pad <= 7 && !(len(b) == 1 && pad != 0) && (len(b) == 1 || last&(1<<pad-1) == 0)
 }
 
-func parseResp(s cryptobyte.String) (*NegTokenResp, error) {
-	var choice, seq cryptobyte.String
-	if !s.ReadASN1(&choice, ctx(1)) || !s.Empty() || !choice.ReadASN1(&seq, cbasn1.SEQUENCE) || !choice.Empty() {
-		return nil, invalid("malformed NegTokenResp")
+func (t *token) decodeHints(v []byte) error {
+	seq, ok := only(v, tagSequence)
+	if !ok {
+		return invalid("malformed negHints")
 	}
-	t := &NegTokenResp{}
-	var f cryptobyte.String
-	if !seq.ReadOptionalASN1(&f, &t.HasNegState, ctx(0)) {
-		return nil, invalid("malformed negState")
+	t.hints = true
+	f, ok := readOptional(&seq, 0)
+	if !ok {
+		return invalid("malformed hintName")
 	}
-	if t.HasNegState {
-		var e cryptobyte.String
-		if !f.ReadASN1(&e, cbasn1.ENUM) || !f.Empty() || len(e) != 1 || e[0] > byte(RequestMIC) {
-			return nil, invalid("malformed or unknown negState")
-		}
-		t.NegState = NegState(e[0])
-	}
-	var present bool
-	if !seq.ReadOptionalASN1(&f, &present, ctx(1)) {
-		return nil, invalid("malformed supportedMech")
-	}
-	if present {
-		if !f.ReadASN1ObjectIdentifier(&t.SupportedMech) || !f.Empty() {
-			return nil, invalid("malformed supportedMech")
+	if f != nil {
+		if t.hintName, ok = only(f, tagGeneralStr); !ok {
+			return invalid("malformed hintName")
 		}
 	}
-	if !readOptionalOctets(&seq, &t.ResponseToken, 2) {
-		return nil, invalid("malformed responseToken")
+	if !readOptionalOctets(&seq, &t.hintAddress, 1) || len(seq) != 0 {
+		return invalid("malformed hintAddress")
 	}
-	if !readOptionalOctets(&seq, &t.MechListMIC, 3) {
-		return nil, invalid("malformed mechListMIC")
+	return nil
+}
+
+func (t *token) decodeResp(b []byte) error {
+	choice, ok := only(b, ctxTag(1))
+	var seq []byte
+	if ok {
+		seq, ok = only(choice, tagSequence)
 	}
-	if !seq.Empty() {
-		return nil, invalid("unexpected data in NegTokenResp")
+	if !ok {
+		return invalid("malformed NegTokenResp")
 	}
-	return t, nil
+	f, ok := readOptional(&seq, 0)
+	if !ok {
+		return invalid("malformed negState")
+	}
+	if f != nil {
+		e, ok := only(f, tagEnum)
+		if !ok || len(e) != 1 || e[0] > byte(RequestMIC) {
+			return invalid("malformed or unknown negState")
+		}
+		t.negState, t.hasNegState = NegState(e[0]), true
+	}
+	if f, ok = readOptional(&seq, 1); !ok {
+		return invalid("malformed supportedMech")
+	}
+	if f != nil {
+		if t.supportedMech, ok = only(f, tagOID); !ok || !validOID(t.supportedMech) {
+			return invalid("malformed supportedMech")
+		}
+	}
+	if !readOptionalOctets(&seq, &t.responseToken, 2) {
+		return invalid("malformed responseToken")
+	}
+	if !readOptionalOctets(&seq, &t.mechListMIC, 3) {
+		return invalid("malformed mechListMIC")
+	}
+	if len(seq) != 0 {
+		return invalid("unexpected data in NegTokenResp")
+	}
+	return nil
+}
+
+// ParseToken decodes any SPNEGO token: a GSS-framed NegTokenInit (or NegTokenInit2),
+// or a NegTokenResp with or without framing. Exactly one result is non-nil on success.
+// The results do not alias b.
+func ParseToken(b []byte) (*NegTokenInit, *NegTokenResp, error) {
+	var t token
+	if err := decodeToken(b, &t); err != nil {
+		return nil, nil, err
+	}
+	if t.resp {
+		r := &NegTokenResp{
+			NegState:      t.negState,
+			HasNegState:   t.hasNegState,
+			ResponseToken: clone(t.responseToken),
+			MechListMIC:   clone(t.mechListMIC),
+		}
+		if t.supportedMech != nil {
+			r.SupportedMech = parseOID(t.supportedMech)
+		}
+		return nil, r, nil
+	}
+	init := &NegTokenInit{
+		MechTypes:    t.mechTypes.oids(),
+		MechToken:    clone(t.mechToken),
+		MechListMIC:  clone(t.mechListMIC),
+		RawMechTypes: clone(t.rawMechTypes),
+	}
+	if t.reqFlags != nil {
+		init.ReqFlags = asn1.BitString{Bytes: clone(t.reqFlags[1:]), BitLength: (len(t.reqFlags)-1)*8 - int(t.reqFlags[0])}
+	}
+	if t.hints {
+		init.NegHints = &NegHints{HintName: string(t.hintName), HintAddress: clone(t.hintAddress), hasName: t.hintName != nil}
+	}
+	return init, nil, nil
+}
+
+// clone copies b, keeping nil nil and empty non-nil.
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
 }
