@@ -342,7 +342,7 @@ func (c *initiator) step(ctx context.Context, input []byte) (out []byte, done bo
 	// Send our MIC with the mechanism's last token (as Windows does whenever the
 	// mechanism can sign), or alone when the exchange is mandatory.
 	var mic []byte
-	if c.integrity() && !c.sentMIC && (len(mechOut) > 0 || c.micRequired || c.gotMIC) {
+	if !c.sentMIC && (len(mechOut) > 0 || c.micRequired || c.gotMIC) && c.integrity() {
 		if mic, err = c.makeMIC(); err != nil {
 			return nil, false, err
 		}
