@@ -86,6 +86,7 @@ type remoteCred struct {
 	id, gen   uint64
 	principal string
 	closed    bool
+	lazy      map[*remoteCtx]struct{} // its contexts the plugin has not made yet
 }
 
 func (c *remoteCred) acquire(ctx context.Context) error {
@@ -152,7 +153,7 @@ func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remote
 	if err != nil {
 		return nil, err
 	}
-	x := &remoteCtx{m: c.m, id: c.m.newID(), gen: gen, initiator: initiator, features: c.m.featuresOf(gen)}
+	x := &remoteCtx{m: c.m, cred: c, id: c.m.newID(), gen: gen, initiator: initiator, features: c.m.featuresOf(gen)}
 	req := &pluginv1.NewContextRequest{
 		Context: x.id, Credential: credID, Initiator: initiator, Target: cfg.Target,
 		Flags: uint32(cfg.Flags), AllowMissingBindings: cfg.AllowMissingBindings,
@@ -166,6 +167,15 @@ func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remote
 	}
 	if x.features.has(pluginv1.Feature_FEATURE_NEW_CONTEXT_IN_CALL) {
 		x.newReq = req
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return nil, sspi.ErrInvalidHandle
+		}
+		if c.lazy == nil {
+			c.lazy = make(map[*remoteCtx]struct{})
+		}
+		c.lazy[x] = struct{}{}
 		return x, nil
 	}
 	x.made = true
@@ -201,11 +211,21 @@ func (c *remoteCred) NewAcceptor(cfg sspi.ContextConfig) (sspi.Acceptor, error) 
 
 func (c *remoteCred) Close() error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil
 	}
 	c.closed = true
+	lazy := c.lazy
+	c.lazy = nil
+	c.mu.Unlock()
+	// Its contexts outlive it, as contexts do: those the plugin has not made yet are
+	// made now, while it can.
+	for x := range lazy {
+		x.makeNow()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	// Only the process that holds it can free it; a crashed one took it along.
 	if _, gen, err := c.m.conn(); err == nil && gen == c.gen {
 		c.m.call(context.Background(), func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) error {
@@ -220,6 +240,7 @@ func (c *remoteCred) Close() error {
 // that made it: after a crash every call fails cleanly.
 type remoteCtx struct {
 	m         *managed
+	cred      *remoteCred
 	id, gen   uint64
 	initiator bool
 	features  features // of the process generation gen
@@ -252,10 +273,7 @@ func (x *remoteCtx) invoke(ctx context.Context, op string, carries bool, f func(
 	nc := x.pending()
 	if nc != nil {
 		defer x.making.Unlock()
-		x.mu.Lock()
-		x.made = true
-		x.mu.Unlock()
-		x.newReq = nil // sent: the plugin made the context or said why not
+		x.sending()
 		if !carries {
 			st, err := x.call(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
 				r, err := cl.NewContext(ctx, nc)
@@ -270,6 +288,33 @@ func (x *remoteCtx) invoke(ctx context.Context, op string, carries bool, f func(
 	return x.call(ctx, op, func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
 		return f(ctx, cl, nc)
 	})
+}
+
+// makeNow makes the context in the plugin if no call has yet.
+func (x *remoteCtx) makeNow() {
+	nc := x.pending()
+	if nc == nil {
+		return
+	}
+	defer x.making.Unlock()
+	x.sending()
+	// A failure shows in the context's next call, which the plugin will not know.
+	x.call(context.Background(), "NewContext", func(ctx context.Context, cl pluginv1.AuthSchemeServiceClient) (*pluginv1.Result, error) {
+		r, err := cl.NewContext(ctx, nc)
+		return r.GetResult(), err
+	})
+}
+
+// sending records that the request making the context is being sent: the plugin
+// makes the context or says why not. The caller holds x.making.
+func (x *remoteCtx) sending() {
+	x.newReq = nil
+	x.mu.Lock()
+	x.made = true
+	x.mu.Unlock()
+	x.cred.mu.Lock()
+	delete(x.cred.lazy, x)
+	x.cred.mu.Unlock()
 }
 
 // pending returns the context's NewContextRequest while the plugin has not been sent
@@ -518,15 +563,24 @@ func (x *remoteCtx) DecryptMessage(tok []byte) ([]byte, error) {
 // others closed about then, in one call (see managed.deleteLater); a context no call
 // has made in the plugin costs no call at all.
 func (x *remoteCtx) Close() error {
+	x.making.Lock() // a making call in flight ends first
 	x.mu.Lock()
 	if x.closed {
 		x.mu.Unlock()
+		x.making.Unlock()
 		return nil
 	}
 	x.closed = true
 	made := x.made
 	x.metaData = nil
 	x.mu.Unlock()
+	if x.newReq != nil {
+		x.newReq = nil // never to be made
+		x.cred.mu.Lock()
+		delete(x.cred.lazy, x)
+		x.cred.mu.Unlock()
+	}
+	x.making.Unlock()
 	if made {
 		x.m.deleteLater(x.gen, x.id)
 	}

@@ -423,3 +423,57 @@ func TestServeAdditions(t *testing.T) {
 		t.Errorf("the scheme was asked\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestHostContextOutlivesCredential: a context whose credential is closed before its
+// first call still works, whether the plugin makes contexts on their first call or not.
+func TestHostContextOutlivesCredential(t *testing.T) {
+	for _, fs := range [][]pluginv1.Feature{nil, servedFeatures} {
+		scheme := &recScheme{Package: psk.New(psk.Config{})}
+		h, srv, _ := inMemoryHost(t, scheme, fs)
+		pkg := h.Schemes()[0].Package
+		key := []byte("0123456789abcdef0123456789abcdef")
+		ctx := t.Context()
+		ic, err := pkg.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsOutbound, Material: map[string]any{"identity": "alice", "key": key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac, err := pkg.AcquireCredentials(ctx, sspi.CredentialRequest{Use: sspi.CredentialsInbound, Material: map[string]any{"keys": map[string][]byte{"alice": key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ic.NewInitiator(sspi.ContextConfig{Target: "host/server.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ac.NewAcceptor(sspi.ContextConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ic.Close()
+		ac.Close()
+		var in []byte
+		for range 5 {
+			out, st, err := c.InitializeContext(ctx, in)
+			if err != nil {
+				t.Fatalf("features %v: %v", fs, err)
+			}
+			if len(out) == 0 {
+				break
+			}
+			back, ast, err := s.AcceptContext(ctx, out)
+			if err != nil {
+				t.Fatalf("features %v: %v", fs, err)
+			}
+			if st == sspi.StatusOK && ast == sspi.StatusOK {
+				break
+			}
+			in = back
+		}
+		if !c.Attributes().Established || !s.Attributes().Established {
+			t.Fatalf("features %v: not established", fs)
+		}
+		c.Close()
+		s.Close()
+		waitContexts(t, srv)
+	}
+}
