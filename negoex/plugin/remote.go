@@ -146,7 +146,9 @@ func (c *remoteCred) Attributes() sspi.CredentialAttributes {
 
 // newContext makes a context. A plugin that makes contexts on their first call
 // (FEATURE_NEW_CONTEXT_IN_CALL) is not called now: the request goes with the context's
-// first handshake call, which NegoEx makes at once (meta-data), saving a round trip.
+// first handshake call, which NegoEx makes at once (meta-data), saving a round trip. A
+// scheme's refusal to make the context is then that call's error; NegoEx drops the
+// scheme either way.
 func (c *remoteCred) newContext(cfg sspi.ContextConfig, initiator bool) (*remoteCtx, error) {
 	ctx := context.Background()
 	credID, gen, err := c.current(ctx)
