@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -97,7 +98,7 @@ func (c *Initiator) authenticate(input []byte) ([]byte, error) {
 		return nil, sspi.Errorf(sspi.ErrUnsupportedFunction, "acceptor offers only 40-bit sealing")
 	}
 	c.flags = flags
-	c.messages = append(c.messages, input)
+	c.messages = append(c.messages, bytes.Clone(input)) // the caller may reuse its buffer
 
 	v := p.version
 	am := &AuthenticateMessage{Flags: flags, Version: &v, Workstation: p.cfg.Workstation}

@@ -1,6 +1,7 @@
 package ntlm
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/subtle"
@@ -94,7 +95,7 @@ func (c *Acceptor) challenge(input []byte) ([]byte, error) {
 	}
 	out := ch.Marshal()
 	c.flags = flags
-	c.messages = append(c.messages, input, out)
+	c.messages = append(c.messages, bytes.Clone(input), out) // the caller may reuse its buffer
 	return out, nil
 }
 
