@@ -40,6 +40,8 @@ type Context interface {
 
 // ctxState is what initiator and acceptor contexts share.
 type ctxState struct {
+	rfc4121.Protector // MakeSignature, VerifySignature, EncryptMessage, DecryptMessage, Wrap, Unwrap
+
 	cred      *credential
 	cfg       sspi.ContextConfig
 	initiator bool
@@ -73,6 +75,7 @@ var (
 
 func (s *ctxState) init(c *credential, cfg sspi.ContextConfig, initiator bool) {
 	s.cred, s.cfg, s.initiator = c, cfg, initiator
+	s.Protector = rfc4121.Protector{Package: Name, Session: s.protection}
 }
 
 // fail ends the handshake with err; out may carry a KRB-ERROR token for the peer.
@@ -195,67 +198,6 @@ func (s *ctxState) SessionKey() ([]byte, error) {
 		return nil, err
 	}
 	return sess.SessionKey(), nil
-}
-
-// MakeSignature implements sspi.SecurityContext: an RFC 4121 MIC token.
-func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
-	sess, err := s.protection("MakeSignature")
-	if err != nil {
-		return nil, err
-	}
-	tok, err := sess.MakeSignature(msg)
-	return tok, sspi.WithOp(err, Name, "MakeSignature")
-}
-
-// VerifySignature implements sspi.SecurityContext.
-func (s *ctxState) VerifySignature(msg, sig []byte) error {
-	sess, err := s.protection("VerifySignature")
-	if err != nil {
-		return err
-	}
-	return sspi.WithOp(sess.VerifySignature(msg, sig), Name, "VerifySignature")
-}
-
-// EncryptMessage implements sspi.SecurityContext: an RFC 4121 wrap token, sealed when
-// confidentiality was granted.
-func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
-	sess, err := s.protection("EncryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	tok, err := sess.EncryptMessage(msg)
-	return tok, sspi.WithOp(err, Name, "EncryptMessage")
-}
-
-// DecryptMessage implements sspi.SecurityContext; it takes sealed and unsealed wrap
-// tokens, with any RRC.
-func (s *ctxState) DecryptMessage(token []byte) ([]byte, error) {
-	sess, err := s.protection("DecryptMessage")
-	if err != nil {
-		return nil, err
-	}
-	msg, err := sess.DecryptMessage(token)
-	return msg, sspi.WithOp(err, Name, "DecryptMessage")
-}
-
-// Wrap is gss_wrap with an explicit choice of sealing.
-func (s *ctxState) Wrap(msg []byte, conf bool) ([]byte, error) {
-	sess, err := s.protection("Wrap")
-	if err != nil {
-		return nil, err
-	}
-	tok, err := sess.Wrap(msg, conf)
-	return tok, sspi.WithOp(err, Name, "Wrap")
-}
-
-// Unwrap is gss_unwrap: it also reports whether the token was sealed.
-func (s *ctxState) Unwrap(token []byte) ([]byte, bool, error) {
-	sess, err := s.protection("Unwrap")
-	if err != nil {
-		return nil, false, err
-	}
-	msg, sealed, err := sess.Unwrap(token)
-	return msg, sealed, sspi.WithOp(err, Name, "Unwrap")
 }
 
 // Close implements sspi.SecurityContext.

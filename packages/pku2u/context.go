@@ -58,6 +58,8 @@ var (
 
 // ctxState is what initiator and acceptor contexts share.
 type ctxState struct {
+	rfc4121.Protector // MakeSignature, VerifySignature, EncryptMessage, DecryptMessage, Wrap, Unwrap
+
 	cred      *credential
 	cfg       sspi.ContextConfig
 	initiator bool
@@ -91,6 +93,7 @@ type ctxState struct {
 func (s *ctxState) init(c *credential, cfg sspi.ContextConfig, initiator bool) {
 	s.cred, s.cfg, s.initiator = c, cfg, initiator
 	s.mine = c.certs[0]
+	s.Protector = rfc4121.Protector{Package: Name, Session: s.protection}
 }
 
 // record appends a framed context token to the transcript.
@@ -204,15 +207,11 @@ func (s *ctxState) PeerCertificates() []*x509.Certificate {
 // SessionKey implements sspi.SecurityContext: the acceptor's subkey, which protects
 // messages (SECPKG_ATTR_SESSION_KEY).
 func (s *ctxState) SessionKey() ([]byte, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, "SessionKey")
+	sess, err := s.protection("SessionKey")
+	if err != nil {
+		return nil, err
 	}
-	if s.phase != phaseDone || s.sess == nil {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoContext, "the context is not established"), Name, "SessionKey")
-	}
-	return s.sess.SessionKey(), nil
+	return sess.SessionKey(), nil
 }
 
 // VerifyKeys implements negoex.KeyedContext: each side signs its VERIFY with its own
@@ -289,82 +288,15 @@ func (s *ctxState) PeerMetaData(ctx context.Context, data []byte) error {
 }
 
 func (s *ctxState) protection(op string) (*rfc4121.Session, error) {
-	if s.closed {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	switch {
+	case s.closed:
 		return nil, sspi.WithOp(sspi.ErrInvalidHandle, Name, op)
-	}
-	if s.phase != phaseDone || s.sess == nil {
+	case s.phase != phaseDone || s.sess == nil:
 		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrNoContext, "the context is not established"), Name, op)
 	}
 	return s.sess, nil
-}
-
-// MakeSignature implements sspi.SecurityContext with an RFC 4121 MIC token.
-func (s *ctxState) MakeSignature(msg []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.protection("MakeSignature")
-	if err != nil {
-		return nil, err
-	}
-	return opErr(sess.MakeSignature(msg))("MakeSignature")
-}
-
-// VerifySignature implements sspi.SecurityContext.
-func (s *ctxState) VerifySignature(msg, sig []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.protection("VerifySignature")
-	if err != nil {
-		return err
-	}
-	if err := sess.VerifySignature(msg, sig); err != nil {
-		return sspi.WithOp(err, Name, "VerifySignature")
-	}
-	return nil
-}
-
-// EncryptMessage implements sspi.SecurityContext with a sealed wrap token.
-func (s *ctxState) EncryptMessage(msg []byte) ([]byte, error) {
-	return s.Wrap(msg, true)
-}
-
-// DecryptMessage implements sspi.SecurityContext; an unsealed token is refused, as
-// SSPI's DecryptMessage promises confidentiality.
-func (s *ctxState) DecryptMessage(tok []byte) ([]byte, error) {
-	msg, conf, err := s.Unwrap(tok)
-	if err != nil {
-		return nil, err
-	}
-	if !conf {
-		return nil, sspi.WithOp(sspi.Errorf(sspi.ErrMessageAltered, "the message was not sealed"), Name, "DecryptMessage")
-	}
-	return msg, nil
-}
-
-// Wrap implements Context.
-func (s *ctxState) Wrap(msg []byte, conf bool) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.protection("Wrap")
-	if err != nil {
-		return nil, err
-	}
-	return opErr(sess.Wrap(msg, conf))("Wrap")
-}
-
-// Unwrap implements Context.
-func (s *ctxState) Unwrap(tok []byte) ([]byte, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.protection("Unwrap")
-	if err != nil {
-		return nil, false, err
-	}
-	msg, conf, err := sess.Unwrap(tok)
-	if err != nil {
-		return nil, false, sspi.WithOp(err, Name, "Unwrap")
-	}
-	return msg, conf, nil
 }
 
 // Close implements sspi.SecurityContext.
@@ -376,13 +308,4 @@ func (s *ctxState) Close() error {
 		s.wipe()
 	}
 	return nil
-}
-
-func opErr(b []byte, err error) func(op string) ([]byte, error) {
-	return func(op string) ([]byte, error) {
-		if err != nil {
-			return nil, sspi.WithOp(err, Name, op)
-		}
-		return b, nil
-	}
 }
